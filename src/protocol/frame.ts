@@ -1,0 +1,120 @@
+/**
+ * Framing (PROTOCOL.md §2): a 4-byte unsigned big-endian length N, then N bytes of payload.
+ * The decoder does no I/O: push bytes in, whole payloads come out through the callback. The
+ * declared length is checked against the limit as soon as its 4 bytes are in, before any of the
+ * payload is buffered, so a hostile length prefix costs nothing.
+ */
+import { FrameEmptyError, FrameTooLargeError, type LeaseholdError } from './errors.js';
+
+export const HEADER_BYTES = 4;
+/** Default and largest allowed `max_frame_bytes` (PROTOCOL.md §2.2). */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
+export const MIN_MAX_FRAME_BYTES = 1024;
+export const MAX_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+export class FrameDecoder {
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  private expected = -1;
+  private failure: LeaseholdError | undefined;
+
+  constructor(
+    private readonly onFrame: (payload: Buffer) => void,
+    readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
+  ) {}
+
+  /** Bytes held for a frame not yet complete. */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Feeds bytes. Calls `onFrame` for each complete frame, in order. Throws the framing error
+   * (FrameTooLargeError, FrameEmptyError) when the stream breaks the rules; the decoder then stays
+   * failed, because the stream is out of sync and every later byte is meaningless.
+   */
+  push(chunk: Buffer): void {
+    if (this.failure) throw this.failure;
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    for (;;) {
+      if (this.expected < 0) {
+        if (this.buffered < HEADER_BYTES) return;
+        const length = this.peekLength();
+        if (length === 0) this.fail(new FrameEmptyError('Frame length is 0; a frame holds at least 1 byte.'));
+        if (length > this.maxFrameBytes) {
+          this.fail(
+            new FrameTooLargeError(
+              `Frame of ${length} bytes is over the limit of ${this.maxFrameBytes} bytes.`,
+              {
+                details: { length, limit: this.maxFrameBytes },
+              },
+            ),
+          );
+        }
+        this.take(HEADER_BYTES);
+        this.expected = length;
+      }
+      if (this.buffered < this.expected) return;
+      const payload = this.take(this.expected);
+      this.expected = -1;
+      this.onFrame(payload);
+    }
+  }
+
+  private fail(error: LeaseholdError): never {
+    this.failure = error;
+    this.chunks.length = 0;
+    this.buffered = 0;
+    throw error;
+  }
+
+  private peekLength(): number {
+    const first = this.chunks[0]!;
+    if (first.length >= HEADER_BYTES) return first.readUInt32BE(0);
+    return this.take(HEADER_BYTES, true).readUInt32BE(0);
+  }
+
+  /** Removes (or with `peek`, copies) the next `n` buffered bytes, joining chunks only when needed. */
+  private take(n: number, peek = false): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      const out = first.subarray(0, n);
+      if (!peek) this.consume(n);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    for (const chunk of this.chunks) {
+      const part = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, part);
+      filled += part;
+      if (filled === n) break;
+    }
+    if (!peek) this.consume(n);
+    return out;
+  }
+
+  private consume(n: number): void {
+    this.buffered -= n;
+    while (n > 0) {
+      const first = this.chunks[0]!;
+      if (first.length <= n) {
+        this.chunks.shift();
+        n -= first.length;
+      } else {
+        this.chunks[0] = first.subarray(n);
+        n = 0;
+      }
+    }
+  }
+}
+
+/** Prefixes a payload with its length. */
+export function frame(payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.set(payload, HEADER_BYTES);
+  return out;
+}

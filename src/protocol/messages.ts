@@ -1,0 +1,299 @@
+/**
+ * Every message of protocol v1 (PROTOCOL.md §5–§7): one schema per type, from which both the check
+ * and the TypeScript type come. Field names are the wire names (snake_case), so what is written
+ * here is exactly what crosses the wire; the SDK and the CLI present camelCase on top.
+ */
+import { UnknownTypeError } from './errors.js';
+import type { WireMap } from './msgpack.js';
+import {
+  anyMap,
+  bool,
+  type InferShape,
+  invalid,
+  list,
+  literal,
+  optional,
+  parseShape,
+  record,
+  type Shape,
+  type Strictness,
+  str,
+  uint,
+} from './schema.js';
+
+export const PROTOCOL_VERSION = 1;
+export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
+
+/** Message types (§5). Requests go client → server; replies and pushes server → client. */
+export const MessageType = {
+  Hello: 'hello',
+  Checkout: 'checkout',
+  Heartbeat: 'heartbeat',
+  Checkin: 'checkin',
+  Status: 'status',
+  Leases: 'leases',
+  Bye: 'bye',
+  HelloOk: 'hello_ok',
+  CheckoutOk: 'checkout_ok',
+  HeartbeatOk: 'heartbeat_ok',
+  CheckinOk: 'checkin_ok',
+  StatusOk: 'status_ok',
+  LeasesOk: 'leases_ok',
+  ByeOk: 'bye_ok',
+  Error: 'error',
+  Revoked: 'revoked',
+  Draining: 'draining',
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+// ---- field rules (§3.3) ----
+export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const requestId = uint(1, 0xffffffff);
+const featureName = str({
+  min: 1,
+  max: 64,
+  pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+  patternText: 'letters, digits, "_", "." and "-", starting with a letter or digit',
+});
+const userName = str({ min: 1, max: 128 });
+const hostName = str({ min: 1, max: 255 });
+const displayName = str({ min: 0, max: 256 });
+const hex32 = str({ min: 32, max: 32, pattern: /^[0-9a-f]{32}$/, patternText: '32 lowercase hex digits' });
+const hex64 = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, patternText: '64 lowercase hex digits' });
+const requestKey = str({
+  min: 1,
+  max: 128,
+  pattern: /^[\x21-\x7e]+$/,
+  patternText: 'printable ASCII without spaces',
+});
+const fencing = uint(1, MAX_SAFE);
+const durationMs = uint(0, MAX_SAFE);
+const seatCount = uint(0, MAX_SAFE);
+const code = str({ min: 1, max: 64, pattern: /^[A-Z][A-Z0-9_]*$/, patternText: 'an upper-case code' });
+const text = str({ min: 0, max: 4096 });
+const shortText = str({ min: 0, max: 64 });
+
+/** Largest `count` of one checkout. */
+export const MAX_CHECKOUT_COUNT = 65_535;
+/** Most entries in one heartbeat's `leases`. */
+export const MAX_HEARTBEAT_LEASES = 10_000;
+
+// ---- client → server (§6) ----
+const helloShape = {
+  id: requestId,
+  versions: list(uint(1, 65_535), 16, 1),
+  client_name: str({ min: 1, max: 64 }),
+  client_version: optional(shortText),
+  user: userName,
+  host: hostName,
+  display: optional(displayName),
+  token: optional(str({ min: 1, max: 1024 })),
+  resume: optional(record({ session: hex32, token: hex64 })),
+} as const;
+const checkoutShape = {
+  id: requestId,
+  feature: featureName,
+  count: optional(uint(1, MAX_CHECKOUT_COUNT)),
+  key: optional(requestKey),
+} as const;
+const heartbeatShape = {
+  id: requestId,
+  leases: optional(
+    list(record({ lease: hex32, fencing, idle_ms: optional(durationMs) }), MAX_HEARTBEAT_LEASES),
+  ),
+} as const;
+const checkinShape = { id: requestId, lease: hex32, fencing } as const;
+const statusShape = { id: requestId, feature: optional(featureName) } as const;
+const leasesShape = {
+  id: requestId,
+  feature: optional(featureName),
+  user: optional(userName),
+  host: optional(hostName),
+} as const;
+const byeShape = { id: requestId } as const;
+
+// ---- server → client (§7) ----
+const leaseGrant = record({ lease: hex32, feature: featureName, count: uint(1, MAX_SAFE), fencing });
+const leaseInfo = record({
+  lease: hex32,
+  feature: featureName,
+  user: userName,
+  host: hostName,
+  display: optional(displayName),
+  client_name: str({ min: 1, max: 64 }),
+  peer: optional(str({ min: 0, max: 128 })),
+  count: uint(1, MAX_SAFE),
+  type: literal(['concurrent', 'named']),
+  age_ms: durationMs,
+  idle_ms: durationMs,
+  heartbeat_age_ms: durationMs,
+});
+const featureStatus = record({
+  name: featureName,
+  model: literal(['concurrent', 'named', 'mixed']),
+  seats: seatCount,
+  in_use: seatCount,
+  free: seatCount,
+  queued: seatCount,
+  overdraft: seatCount,
+  idle_timeout_ms: optional(durationMs),
+  leases: list(leaseInfo, 1_000_000),
+});
+
+const helloOkShape = {
+  id: requestId,
+  version: uint(1, 65_535),
+  server_name: shortText,
+  server_version: shortText,
+  session: hex32,
+  resume_token: hex64,
+  resumed: bool(),
+  heartbeat_interval_ms: uint(1, MAX_SAFE),
+  lease_ttl_ms: uint(1, MAX_SAFE),
+  max_frame_bytes: uint(1, 0xffffffff),
+  capabilities: list(shortText, 64),
+  leases: list(leaseGrant, 1_000_000),
+} as const;
+const checkoutOkShape = {
+  id: requestId,
+  lease: hex32,
+  feature: featureName,
+  count: uint(1, MAX_SAFE),
+  fencing,
+  ttl_ms: uint(1, MAX_SAFE),
+  idle_timeout_ms: optional(durationMs),
+} as const;
+const heartbeatOkShape = {
+  id: requestId,
+  ttl_ms: uint(1, MAX_SAFE),
+  lost: list(record({ lease: hex32, code }), MAX_HEARTBEAT_LEASES),
+} as const;
+const checkinOkShape = { id: requestId, released: bool() } as const;
+const statusOkShape = {
+  id: requestId,
+  server: record({ name: shortText, version: shortText, uptime_ms: durationMs }),
+  features: list(featureStatus, 100_000),
+} as const;
+const leasesOkShape = { id: requestId, leases: list(leaseInfo, 1_000_000) } as const;
+const byeOkShape = { id: requestId, released: uint(0, MAX_SAFE) } as const;
+const errorShape = { id: optional(requestId), code, message: text, details: optional(anyMap()) } as const;
+const revokedShape = { lease: hex32, feature: featureName, code, reason: shortText, message: text } as const;
+const drainingShape = { message: text, grace_ms: durationMs } as const;
+
+type Msg<T extends MessageType, S extends Shape> = { type: T } & InferShape<S>;
+
+export type Hello = Msg<'hello', typeof helloShape>;
+export type Checkout = Msg<'checkout', typeof checkoutShape>;
+export type Heartbeat = Msg<'heartbeat', typeof heartbeatShape>;
+export type Checkin = Msg<'checkin', typeof checkinShape>;
+export type Status = Msg<'status', typeof statusShape>;
+export type Leases = Msg<'leases', typeof leasesShape>;
+export type Bye = Msg<'bye', typeof byeShape>;
+export type HelloOk = Msg<'hello_ok', typeof helloOkShape>;
+export type CheckoutOk = Msg<'checkout_ok', typeof checkoutOkShape>;
+export type HeartbeatOk = Msg<'heartbeat_ok', typeof heartbeatOkShape>;
+export type CheckinOk = Msg<'checkin_ok', typeof checkinOkShape>;
+export type StatusOk = Msg<'status_ok', typeof statusOkShape>;
+export type LeasesOk = Msg<'leases_ok', typeof leasesOkShape>;
+export type ByeOk = Msg<'bye_ok', typeof byeOkShape>;
+export type ErrorReply = Msg<'error', typeof errorShape>;
+export type Revoked = Msg<'revoked', typeof revokedShape>;
+export type Draining = Msg<'draining', typeof drainingShape>;
+
+export type LeaseGrant = HelloOk['leases'][number];
+export type LeaseInfo = LeasesOk['leases'][number];
+export type FeatureStatusWire = StatusOk['features'][number];
+
+export type ClientMessage = Hello | Checkout | Heartbeat | Checkin | Status | Leases | Bye;
+export type ReplyMessage =
+  | HelloOk
+  | CheckoutOk
+  | HeartbeatOk
+  | CheckinOk
+  | StatusOk
+  | LeasesOk
+  | ByeOk
+  | ErrorReply;
+export type PushMessage = Revoked | Draining;
+export type ServerMessage = ReplyMessage | PushMessage;
+export type Message = ClientMessage | ServerMessage;
+
+/** The reply type that answers each request type. */
+export const REPLY_TYPE = {
+  hello: 'hello_ok',
+  checkout: 'checkout_ok',
+  heartbeat: 'heartbeat_ok',
+  checkin: 'checkin_ok',
+  status: 'status_ok',
+  leases: 'leases_ok',
+  bye: 'bye_ok',
+} as const satisfies Record<ClientMessage['type'], ReplyMessage['type']>;
+
+type Entries = ReadonlyArray<readonly [string, Schema]>;
+type Schema = Parameters<typeof parseShape>[0][number][1];
+
+const CLIENT_SHAPES: Readonly<Record<ClientMessage['type'], Entries>> = {
+  hello: Object.entries(helloShape),
+  checkout: Object.entries(checkoutShape),
+  heartbeat: Object.entries(heartbeatShape),
+  checkin: Object.entries(checkinShape),
+  status: Object.entries(statusShape),
+  leases: Object.entries(leasesShape),
+  bye: Object.entries(byeShape),
+};
+
+const SERVER_SHAPES: Readonly<Record<ServerMessage['type'], Entries>> = {
+  hello_ok: Object.entries(helloOkShape),
+  checkout_ok: Object.entries(checkoutOkShape),
+  heartbeat_ok: Object.entries(heartbeatOkShape),
+  checkin_ok: Object.entries(checkinOkShape),
+  status_ok: Object.entries(statusOkShape),
+  leases_ok: Object.entries(leasesOkShape),
+  bye_ok: Object.entries(byeOkShape),
+  error: Object.entries(errorShape),
+  revoked: Object.entries(revokedShape),
+  draining: Object.entries(drainingShape),
+};
+
+const TYPE_KEY: ReadonlySet<string> = new Set(['type']);
+
+function parseWith<M>(
+  shapes: Readonly<Record<string, Entries>>,
+  map: WireMap,
+  strictness: Strictness,
+  side: string,
+): M {
+  const type = map.type;
+  if (typeof type !== 'string') invalid('type', 'is required and must be a string');
+  const entries = Object.hasOwn(shapes, type) ? shapes[type] : undefined;
+  if (!entries) {
+    throw new UnknownTypeError(`Unknown ${side} message type '${type.slice(0, 64)}'.`, { details: { type } });
+  }
+  return { type, ...parseShape(entries, map, '', strictness, TYPE_KEY) } as M;
+}
+
+/**
+ * Validates a decoded map as a client request (what the server receives). Unknown keys are an
+ * error here (§3.5). Throws InvalidRequestError or UnknownTypeError.
+ */
+export function parseClientMessage(map: WireMap): ClientMessage {
+  return parseWith<ClientMessage>(CLIENT_SHAPES, map, 'reject-unknown', 'request');
+}
+
+/**
+ * Validates a decoded map as a reply or push (what the SDK receives). Unknown keys are ignored
+ * so that servers may add fields without a version bump (§3.5).
+ */
+export function parseServerMessage(map: WireMap): ServerMessage {
+  return parseWith<ServerMessage>(SERVER_SHAPES, map, 'ignore-unknown', 'server');
+}
+
+/** The request id of a map that failed validation, when it has a usable one, so the error can echo it. */
+export function peekRequestId(map: WireMap): number | undefined {
+  const id = map.id;
+  return typeof id === 'number' && Number.isInteger(id) && id >= 1 && id <= 0xffffffff ? id : undefined;
+}
+
+export function isClientMessageType(type: string): type is ClientMessage['type'] {
+  return Object.hasOwn(CLIENT_SHAPES, type);
+}
