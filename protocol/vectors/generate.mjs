@@ -15,47 +15,238 @@ const S1 = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const T1 = '0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0';
 
 const client = [
-  ['hello: a new session', { type: 'hello', id: 1, versions: [1], client_name: 'cad-app', client_version: '2.4.1', user: 'alice', host: 'ws-17' }],
-  ['hello: with display and auth token', { type: 'hello', id: 1, versions: [1, 2], client_name: 'leasehold-cli', user: 'bob', host: 'build-03', display: ':0', token: 's3cret-token' }],
-  ['hello: resume a session after a reconnect', { type: 'hello', id: 1, versions: [1], client_name: 'cad-app', user: 'alice', host: 'ws-17', resume: { session: S1, token: T1 } }],
-  ['hello: user and host in UTF-8', { type: 'hello', id: 7, versions: [1], client_name: 'éditeur', user: 'zoë', host: 'poste-é' }],
+  [
+    'hello: a new session',
+    {
+      type: 'hello',
+      id: 1,
+      versions: [1],
+      client_name: 'cad-app',
+      client_version: '2.4.1',
+      user: 'alice',
+      host: 'ws-17',
+    },
+  ],
+  [
+    'hello: with display and auth token',
+    {
+      type: 'hello',
+      id: 1,
+      versions: [1, 2],
+      client_name: 'leasehold-cli',
+      user: 'bob',
+      host: 'build-03',
+      display: ':0',
+      token: 's3cret-token',
+    },
+  ],
+  [
+    'hello: resume a session after a reconnect',
+    {
+      type: 'hello',
+      id: 1,
+      versions: [1],
+      client_name: 'cad-app',
+      user: 'alice',
+      host: 'ws-17',
+      resume: { session: S1, token: T1 },
+    },
+  ],
+  [
+    'hello: user and host in UTF-8',
+    { type: 'hello', id: 7, versions: [1], client_name: 'éditeur', user: 'zoë', host: 'poste-é' },
+  ],
   ['checkout: one seat, no key', { type: 'checkout', id: 2, feature: 'cad' }],
-  ['checkout: three seats with a request key', { type: 'checkout', id: 3, feature: 'analytics.pro', count: 3, key: 'k-7f3a9c' }],
-  ['checkout: largest request id', { type: 'checkout', id: 4294967295, feature: 'cad', count: 1, key: 'retry-1' }],
+  [
+    'checkout: three seats with a request key',
+    { type: 'checkout', id: 3, feature: 'analytics.pro', count: 3, key: 'k-7f3a9c' },
+  ],
+  [
+    'checkout: largest request id',
+    { type: 'checkout', id: 4294967295, feature: 'cad', count: 1, key: 'retry-1' },
+  ],
   ['heartbeat: renew only', { type: 'heartbeat', id: 4 }],
-  ['heartbeat: with activity for two leases', { type: 'heartbeat', id: 5, leases: [{ lease: L1, fencing: 42, idle_ms: 1200 }, { lease: L2, fencing: 43 }] }],
-  ['heartbeat: fencing token beyond 32 bits', { type: 'heartbeat', id: 6, leases: [{ lease: L1, fencing: 2 ** 40 + 5, idle_ms: 0 }] }],
+  [
+    'heartbeat: with activity for two leases',
+    {
+      type: 'heartbeat',
+      id: 5,
+      leases: [
+        { lease: L1, fencing: 42, idle_ms: 1200 },
+        { lease: L2, fencing: 43 },
+      ],
+    },
+  ],
+  [
+    'heartbeat: fencing token beyond 32 bits',
+    { type: 'heartbeat', id: 6, leases: [{ lease: L1, fencing: 2 ** 40 + 5, idle_ms: 0 }] },
+  ],
   ['checkin', { type: 'checkin', id: 8, lease: L1, fencing: 42 }],
   ['status: every feature', { type: 'status', id: 9 }],
   ['status: one feature', { type: 'status', id: 10, feature: 'cad' }],
-  ['leases: filtered by user and host', { type: 'leases', id: 11, feature: 'cad', user: 'alice', host: 'ws-17' }],
+  [
+    'leases: filtered by user and host',
+    { type: 'leases', id: 11, feature: 'cad', user: 'alice', host: 'ws-17' },
+  ],
   ['bye', { type: 'bye', id: 12 }],
 ];
 
-const info = { lease: L1, feature: 'cad', user: 'alice', host: 'ws-17', display: ':0', client_name: 'cad-app', peer: '127.0.0.1:50312', count: 1, type: 'concurrent', age_ms: 61000, idle_ms: 1200, heartbeat_age_ms: 800 };
+const info = {
+  lease: L1,
+  feature: 'cad',
+  user: 'alice',
+  host: 'ws-17',
+  display: ':0',
+  client_name: 'cad-app',
+  peer: '127.0.0.1:50312',
+  count: 1,
+  type: 'concurrent',
+  age_ms: 61000,
+  idle_ms: 1200,
+  heartbeat_age_ms: 800,
+};
 const server = [
-  ['hello_ok: new session', { type: 'hello_ok', id: 1, version: 1, server_name: 'leasehold', server_version: '0.1.0', session: S1, resume_token: T1, resumed: false, heartbeat_interval_ms: 5000, lease_ttl_ms: 15000, max_frame_bytes: 65536, capabilities: [], leases: [] }],
-  ['hello_ok: resumed session with its lease', { type: 'hello_ok', id: 1, version: 1, server_name: 'leasehold', server_version: '0.1.0', session: S1, resume_token: T1, resumed: true, heartbeat_interval_ms: 5000, lease_ttl_ms: 15000, max_frame_bytes: 65536, capabilities: [], leases: [{ lease: L1, feature: 'cad', count: 1, fencing: 42 }] }],
-  ['checkout_ok', { type: 'checkout_ok', id: 3, lease: L1, feature: 'cad', count: 1, fencing: 42, ttl_ms: 15000 }],
-  ['checkout_ok: feature with an idle timeout', { type: 'checkout_ok', id: 3, lease: L2, feature: 'analytics', count: 2, fencing: 43, ttl_ms: 15000, idle_timeout_ms: 1800000 }],
+  [
+    'hello_ok: new session',
+    {
+      type: 'hello_ok',
+      id: 1,
+      version: 1,
+      server_name: 'leasehold',
+      server_version: '0.1.0',
+      session: S1,
+      resume_token: T1,
+      resumed: false,
+      heartbeat_interval_ms: 5000,
+      lease_ttl_ms: 15000,
+      max_frame_bytes: 65536,
+      capabilities: [],
+      leases: [],
+    },
+  ],
+  [
+    'hello_ok: resumed session with its lease',
+    {
+      type: 'hello_ok',
+      id: 1,
+      version: 1,
+      server_name: 'leasehold',
+      server_version: '0.1.0',
+      session: S1,
+      resume_token: T1,
+      resumed: true,
+      heartbeat_interval_ms: 5000,
+      lease_ttl_ms: 15000,
+      max_frame_bytes: 65536,
+      capabilities: [],
+      leases: [{ lease: L1, feature: 'cad', count: 1, fencing: 42 }],
+    },
+  ],
+  [
+    'checkout_ok',
+    { type: 'checkout_ok', id: 3, lease: L1, feature: 'cad', count: 1, fencing: 42, ttl_ms: 15000 },
+  ],
+  [
+    'checkout_ok: feature with an idle timeout',
+    {
+      type: 'checkout_ok',
+      id: 3,
+      lease: L2,
+      feature: 'analytics',
+      count: 2,
+      fencing: 43,
+      ttl_ms: 15000,
+      idle_timeout_ms: 1800000,
+    },
+  ],
   ['heartbeat_ok: nothing lost', { type: 'heartbeat_ok', id: 5, ttl_ms: 15000, lost: [] }],
-  ['heartbeat_ok: one lease lost', { type: 'heartbeat_ok', id: 5, ttl_ms: 15000, lost: [{ lease: L2, code: 'LEASE_REVOKED' }] }],
+  [
+    'heartbeat_ok: one lease lost',
+    { type: 'heartbeat_ok', id: 5, ttl_ms: 15000, lost: [{ lease: L2, code: 'LEASE_REVOKED' }] },
+  ],
   ['checkin_ok', { type: 'checkin_ok', id: 8, released: true }],
   ['checkin_ok: already checked in', { type: 'checkin_ok', id: 8, released: false }],
-  ['status_ok', { type: 'status_ok', id: 9, server: { name: 'leasehold', version: '0.1.0', uptime_ms: 3600000 }, features: [{ name: 'cad', model: 'concurrent', seats: 10, in_use: 1, free: 9, queued: 0, overdraft: 0, idle_timeout_ms: 1800000, leases: [info] }] }],
+  [
+    'status_ok',
+    {
+      type: 'status_ok',
+      id: 9,
+      server: { name: 'leasehold', version: '0.1.0', uptime_ms: 3600000 },
+      features: [
+        {
+          name: 'cad',
+          model: 'concurrent',
+          seats: 10,
+          in_use: 1,
+          free: 9,
+          queued: 0,
+          overdraft: 0,
+          idle_timeout_ms: 1800000,
+          leases: [info],
+        },
+      ],
+    },
+  ],
   ['leases_ok', { type: 'leases_ok', id: 11, leases: [info] }],
   ['bye_ok', { type: 'bye_ok', id: 12, released: 2 }],
-  ['error: a denial', { type: 'error', id: 3, code: 'NO_SEATS', message: "All 10 seats of feature 'cad' are in use. Wait for a free seat or ask an admin to free one.", details: { feature: 'cad', seats: 10, inUse: 10, requested: 1 } }],
-  ['error: connection-level, no id', { type: 'error', code: 'HANDSHAKE_TIMEOUT', message: 'No handshake within 5000 ms.' }],
-  ['revoked: missed heartbeats', { type: 'revoked', lease: L1, feature: 'cad', code: 'LEASE_EXPIRED', reason: 'expired', message: 'No heartbeat for 15000 ms.' }],
-  ['revoked: idle', { type: 'revoked', lease: L1, feature: 'cad', code: 'LEASE_REVOKED', reason: 'idle', message: 'No user activity for 30m.' }],
+  [
+    'error: a denial',
+    {
+      type: 'error',
+      id: 3,
+      code: 'NO_SEATS',
+      message: "All 10 seats of feature 'cad' are in use. Wait for a free seat or ask an admin to free one.",
+      details: { feature: 'cad', seats: 10, inUse: 10, requested: 1 },
+    },
+  ],
+  [
+    'error: connection-level, no id',
+    { type: 'error', code: 'HANDSHAKE_TIMEOUT', message: 'No handshake within 5000 ms.' },
+  ],
+  [
+    'revoked: missed heartbeats',
+    {
+      type: 'revoked',
+      lease: L1,
+      feature: 'cad',
+      code: 'LEASE_EXPIRED',
+      reason: 'expired',
+      message: 'No heartbeat for 15000 ms.',
+    },
+  ],
+  [
+    'revoked: idle',
+    {
+      type: 'revoked',
+      lease: L1,
+      feature: 'cad',
+      code: 'LEASE_REVOKED',
+      reason: 'idle',
+      message: 'No user activity for 30m.',
+    },
+  ],
   ['draining', { type: 'draining', message: 'The server is shutting down.', grace_ms: 10000 }],
 ];
 
 function write(file, description, list) {
-  const vectors = list.map(([name, message]) => ({ name, hex: encodeMessage(message).toString('hex'), message }));
-  writeFileSync(join(here, file), `${JSON.stringify({ description, direction: file.replace('.json', ''), vectors }, null, 2)}\n`);
+  const vectors = list.map(([name, message]) => ({
+    name,
+    hex: encodeMessage(message).toString('hex'),
+    message,
+  }));
+  writeFileSync(
+    join(here, file),
+    `${JSON.stringify({ description, direction: file.replace('.json', ''), vectors }, null, 2)}\n`,
+  );
 }
 
-write('client.json', 'Valid requests, client to server. hex is the whole frame (length prefix + MessagePack map); message is its meaning.', client);
-write('server.json', 'Valid replies and pushes, server to client. hex is the whole frame; message is its meaning.', server);
+write(
+  'client.json',
+  'Valid requests, client to server. hex is the whole frame (length prefix + MessagePack map); message is its meaning.',
+  client,
+);
+write(
+  'server.json',
+  'Valid replies and pushes, server to client. hex is the whole frame; message is its meaning.',
+  server,
+);
