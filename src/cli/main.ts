@@ -4,10 +4,12 @@
  * run `main` in-process.
  */
 import { Command, CommanderError } from 'commander';
+import { addCheckConfigCommand } from './check-config.js';
 import { ExitCode } from './exit-codes.js';
+import type { CommandIO } from './io.js';
 import { VERSION } from './version.js';
 
-export function buildProgram(): Command {
+export function buildProgram(io: CommandIO): Command {
   const program = new Command('leasehold')
     .description(
       'Leasehold: a floating-license server. Applications check out seats of licensed features and ' +
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .helpOption('-h, --help', 'show help for a command')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  program.configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) });
+  addCheckConfigCommand(program, io);
   program.addHelpText(
     'after',
     '\nExit codes: 0 ok, 64 usage, 69 server unreachable, 75 denied / no seat, 77 not permitted,\n' +
@@ -26,17 +30,28 @@ export function buildProgram(): Command {
 }
 
 /** Runs the CLI with a full argv (node, script, args...) and resolves to the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+export async function main(argv: readonly string[], io: CommandIO = processIO()): Promise<number> {
+  let exitCode: number = ExitCode.Ok;
+  const program = buildProgram({ ...io, setExitCode: (code) => (exitCode = code) });
   try {
     await program.parseAsync([...argv]);
-    return ExitCode.Ok;
+    return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end through here with exit code 0.
       return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
     }
-    process.stderr.write(`leasehold: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.err(`leasehold: ${err instanceof Error ? err.message : String(err)}\n`);
     return ExitCode.Failure;
   }
+}
+
+function processIO(): CommandIO {
+  return {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    setExitCode: (code) => {
+      process.exitCode = code;
+    },
+  };
 }

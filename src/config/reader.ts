@@ -1,0 +1,157 @@
+/**
+ * Typed access to a parsed TOML document that records a problem instead of throwing, so one run
+ * reports every mistake in the file. Paths are dotted keys (`server.lease_ttl`).
+ */
+import { formatDuration, parseDuration } from './duration.js';
+import type { Endpoint } from './types.js';
+
+type Table = Record<string, unknown>;
+
+function isTable(value: unknown): value is Table {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date);
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return 'an array';
+  if (isTable(value)) return 'a table';
+  return String(value);
+}
+
+export class ConfigReader {
+  /**
+   * @param table the table this reader looks into
+   * @param prefix its dotted path, for messages ('' at the top)
+   * @param problems shared by a reader and its children, so the top one sees every problem
+   */
+  constructor(
+    private readonly table: Table,
+    private readonly prefix = '',
+    readonly problems: string[] = [],
+  ) {}
+
+  path(key: string): string {
+    return this.prefix ? `${this.prefix}.${key}` : key;
+  }
+
+  problem(key: string, message: string): void {
+    this.problems.push(`${key ? this.path(key) : this.prefix}: ${message}`);
+  }
+
+  private get(key: string): unknown {
+    return Object.hasOwn(this.table, key) ? this.table[key] : undefined;
+  }
+
+  /** A reader for the sub-table at `key`, or undefined when it is absent or not a table (reported). */
+  child(key: string): ConfigReader | undefined {
+    const value = this.get(key);
+    if (value === undefined) return undefined;
+    if (!isTable(value)) {
+      this.problem(key, `must be a table ([${this.path(key)}]), got ${show(value)}`);
+      return undefined;
+    }
+    return new ConfigReader(value, this.path(key), this.problems);
+  }
+
+  keys(): string[] {
+    return Object.keys(this.table);
+  }
+
+  /** Reports keys of this table that are not in `known`. */
+  allowOnly(known: readonly string[]): void {
+    for (const key of Object.keys(this.table)) {
+      if (!known.includes(key)) this.problem(key, `unknown key (known keys here: ${known.join(', ')})`);
+    }
+  }
+
+  string(key: string, fallback: string): string {
+    const value = this.get(key);
+    if (value === undefined) return fallback;
+    if (typeof value !== 'string' || value.length === 0) {
+      this.problem(key, `must be a non-empty string, got ${show(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  oneOf<const T extends string>(key: string, fallback: T, allowed: readonly T[]): T {
+    const value = this.get(key);
+    if (value === undefined) return fallback;
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      this.problem(key, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${show(value)}`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  integer(key: string, fallback: number, min: number, max: number): number {
+    return this.get(key) === undefined ? fallback : (this.requiredInteger(key, min, max) ?? fallback);
+  }
+
+  requiredInteger(key: string, min: number, max: number): number | undefined {
+    const value = this.get(key);
+    if (value === undefined) {
+      this.problem(key, 'is required');
+      return undefined;
+    }
+    const n = typeof value === 'bigint' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min) {
+      this.problem(key, `must be a whole number ≥ ${min}, got ${show(value)}`);
+      return undefined;
+    }
+    if (n > max) {
+      this.problem(key, `must be at most ${max}, got ${show(value)}`);
+      return undefined;
+    }
+    return n;
+  }
+
+  duration(key: string, fallback: string, minMs: number): number {
+    return this.optionalDuration(key, minMs) ?? (parseDuration(fallback) as number);
+  }
+
+  optionalDuration(key: string, minMs: number): number | undefined {
+    const value = this.get(key);
+    if (value === undefined) return undefined;
+    const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+    if (ms === undefined) {
+      this.problem(key, `must be a duration like "500ms", "30s", "15m", "2h" or "400d", got ${show(value)}`);
+      return undefined;
+    }
+    if (ms < minMs) {
+      this.problem(key, `must be at least ${formatDuration(minMs)}, got ${show(value)}`);
+      return undefined;
+    }
+    return ms;
+  }
+
+  /** One `host:port` or a list of them (`[::1]:27000` for IPv6). */
+  endpoints(key: string, fallback: string): Endpoint[] {
+    const value = this.get(key) ?? fallback;
+    const list = Array.isArray(value) ? value : [value];
+    if (list.length === 0) {
+      this.problem(key, 'must name at least one host:port');
+      return [];
+    }
+    const out: Endpoint[] = [];
+    for (const item of list) {
+      const endpoint = typeof item === 'string' ? parseEndpoint(item) : undefined;
+      if (!endpoint) {
+        this.problem(key, `must be "host:port" (port 0..65535) or a list of them, got ${show(item)}`);
+        continue;
+      }
+      out.push(endpoint);
+    }
+    return out;
+  }
+}
+
+/** Parses `host:port` or `[v6]:port`. */
+export function parseEndpoint(text: string): Endpoint | undefined {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port > 65_535) return undefined;
+  return { host: (match[1] ?? match[2]) as string, port };
+}

@@ -1,0 +1,31 @@
+import type { FeatureConfig } from '../engine/types.js';
+
+/** A host and port to listen on or connect to. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** The validated configuration: every default applied, every duration in milliseconds. */
+export interface Config {
+  /** The file it came from, for messages; '<inline>' for a config given as text. */
+  source: string;
+  server: ServerConfig;
+  features: FeatureConfig[];
+}
+
+export interface ServerConfig {
+  listen: Endpoint[];
+  stateDir: string;
+  heartbeatIntervalMs: number;
+  leaseTtlMs: number;
+  handshakeTimeoutMs: number;
+  maxFrameBytes: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  maxLeasesPerSession: number;
+  maxWriteBufferBytes: number;
+  logLevel: LogLevel;
+}
