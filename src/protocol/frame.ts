@@ -7,9 +7,11 @@
 import { FrameEmptyError, FrameTooLargeError, type LeaseholdError } from './errors.js';
 
 export const HEADER_BYTES = 4;
-/** Default and largest allowed `max_frame_bytes` (PROTOCOL.md §2.2). */
+/** Default `max_frame_bytes`: the largest frame a client may send (PROTOCOL.md §2.2). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
+/** Smallest `max_frame_bytes` a server may set. */
 export const MIN_MAX_FRAME_BYTES = 1024;
+/** Largest frame of any kind, and so the largest reply a client must accept (PROTOCOL.md §2.2). */
 export const MAX_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
 export class FrameDecoder {

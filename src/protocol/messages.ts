@@ -14,6 +14,7 @@ import {
   literal,
   optional,
   parseShape,
+  printable,
   record,
   type Shape,
   type Strictness,
@@ -150,7 +151,7 @@ const helloOkShape = {
   resumed: bool(),
   heartbeat_interval_ms: uint(1, MAX_SAFE),
   lease_ttl_ms: uint(1, MAX_SAFE),
-  max_frame_bytes: uint(1, 0xffffffff),
+  max_frame_bytes: uint(1024, 16 * 1024 * 1024),
   capabilities: list(shortText, 64),
   leases: list(leaseGrant, 1_000_000),
 } as const;
@@ -267,7 +268,8 @@ function parseWith<M>(
   if (typeof type !== 'string') invalid('type', 'is required and must be a string');
   const entries = Object.hasOwn(shapes, type) ? shapes[type] : undefined;
   if (!entries) {
-    throw new UnknownTypeError(`Unknown ${side} message type '${type.slice(0, 64)}'.`, { details: { type } });
+    const shown = printable(type);
+    throw new UnknownTypeError(`Unknown ${side} message type '${shown}'.`, { details: { type: shown } });
   }
   return { type, ...parseShape(entries, map, '', strictness, TYPE_KEY) } as M;
 }

@@ -79,6 +79,18 @@ export function hasControlCharacters(value: string): boolean {
   return CONTROL.test(value);
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point.
+const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * A peer-supplied name made safe to quote in an error message: control characters escaped as
+ * \uXXXX and cut to `max` characters, so the reply stays valid for the peer's own checks.
+ */
+export function printable(value: string, max = 64): string {
+  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
+  return cut.replace(CONTROL_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export interface StringRule {
   /** Smallest length in bytes of UTF-8. */
   min: number;
@@ -184,7 +196,7 @@ export function parseShape(
   if (strictness === 'reject-unknown') {
     for (const key of Object.keys(map)) {
       if (!(key in out) && !Object.hasOwn(shapeIndex(entries), key) && !skip?.has(key)) {
-        invalid(prefix ? `${prefix}.${key}` : key, 'is not a field of this message');
+        invalid(prefix ? `${prefix}.${printable(key)}` : printable(key), 'is not a field of this message');
       }
     }
   }

@@ -1,0 +1,154 @@
+/**
+ * Where every feature pool, session and lease is filed, and what is remembered of ended leases.
+ * It keeps the indexes consistent (a lease is in the id map, its session and its pool, and counted
+ * in the pool's `inUse`, or in none of them) and answers lookups; the rules live in the engine.
+ */
+import type { ReclaimReason } from '../protocol/codes.js';
+import {
+  keyUsedForCheckedInLease,
+  keyUsedForEndedLease,
+  keyUsedForOtherCheckout,
+  leaseReclaimed,
+} from './engine-errors.js';
+import type { FeaturePool } from './feature-pool.js';
+import { compareLeaseViews, type LeaseRecord, toLeaseView } from './lease-record.js';
+import { CHECKED_IN, type LeaseEnding, LeaseTombstones } from './lease-tombstones.js';
+import { type KeyedGrant, RequestKeys } from './request-keys.js';
+import type { SessionRecord } from './session-record.js';
+import type { FeatureStatus, LeaseFilter, LeaseView } from './types.js';
+
+/** What a lease id and fencing token are to the session that presents them. */
+export type LeaseStanding =
+  | { readonly kind: 'held'; readonly lease: LeaseRecord }
+  /** Unknown, forgotten, or another session's: this session has no business with it. */
+  | { readonly kind: 'not_held' }
+  /** This session holds the lease, but under another token: a stale or forged one. */
+  | { readonly kind: 'wrong_fencing' }
+  | { readonly kind: 'checked_in'; readonly fencingMatches: boolean }
+  | { readonly kind: 'reclaimed'; readonly reason: ReclaimReason };
+
+export class LeaseBook {
+  /** In configuration order. */
+  readonly pools = new Map<string, FeaturePool>();
+  readonly sessions = new Map<string, SessionRecord>();
+  readonly #leases = new Map<string, LeaseRecord>();
+  readonly #tombstones: LeaseTombstones;
+  readonly #requestKeys: RequestKeys;
+
+  constructor(endedLeaseCacheSize: number, requestKeyCacheSize: number) {
+    this.#tombstones = new LeaseTombstones(endedLeaseCacheSize);
+    this.#requestKeys = new RequestKeys(requestKeyCacheSize);
+  }
+
+  lease(id: string): LeaseRecord | undefined {
+    return this.#leases.get(id);
+  }
+
+  /** Whether an id is in use or remembered: a new lease must not be mistaken for an ended one. */
+  isLeaseIdTaken(id: string): boolean {
+    return this.#leases.has(id) || this.#tombstones.has(id);
+  }
+
+  add(lease: LeaseRecord): void {
+    this.#leases.set(lease.id, lease);
+    lease.session.leases.add(lease);
+    lease.pool.leases.add(lease);
+    lease.pool.inUse += lease.count;
+    if (lease.key !== undefined) {
+      this.#requestKeys.remember(lease.session.id, lease.key, {
+        leaseId: lease.id,
+        feature: lease.pool.name,
+        count: lease.count,
+      });
+    }
+  }
+
+  remove(lease: LeaseRecord, ending: LeaseEnding): void {
+    lease.ended = true;
+    this.#leases.delete(lease.id);
+    lease.session.leases.delete(lease);
+    lease.pool.leases.delete(lease);
+    lease.pool.inUse -= lease.count;
+    this.#tombstones.remember(lease.id, { sessionId: lease.session.id, fencing: lease.fencing, ending });
+  }
+
+  standing(session: SessionRecord, leaseId: string, fencing: number): LeaseStanding {
+    const lease = this.#leases.get(leaseId);
+    if (lease !== undefined) {
+      if (lease.session !== session) return { kind: 'not_held' };
+      return lease.fencing === fencing ? { kind: 'held', lease } : { kind: 'wrong_fencing' };
+    }
+    const tombstone = this.#tombstones.get(leaseId);
+    if (tombstone === undefined || tombstone.sessionId !== session.id) return { kind: 'not_held' };
+    if (tombstone.ending === CHECKED_IN) {
+      return { kind: 'checked_in', fencingMatches: tombstone.fencing === fencing };
+    }
+    return { kind: 'reclaimed', reason: tombstone.ending };
+  }
+
+  /**
+   * DESIGN §3.5: the lease an earlier checkout of this session with this request key got, or
+   * undefined for a new key. A key whose lease has ended is never used for a new grant: the client
+   * is told how the lease ended (or KEY_CONFLICT when the request differs from the original).
+   */
+  leaseForRetry(
+    session: SessionRecord,
+    key: string,
+    feature: string,
+    count: number,
+  ): LeaseRecord | undefined {
+    const grant = this.#grantForKey(session, key);
+    if (grant === undefined) return undefined;
+    if (grant.feature !== feature || grant.count !== count) throw keyUsedForOtherCheckout(key, grant);
+    const lease = this.#leases.get(grant.leaseId);
+    if (lease !== undefined && lease.session === session) return lease;
+    const tombstone = this.#tombstones.get(grant.leaseId);
+    if (tombstone === undefined) throw keyUsedForEndedLease(key, grant.leaseId);
+    if (tombstone.ending === CHECKED_IN) throw keyUsedForCheckedInLease(key, grant.leaseId);
+    throw leaseReclaimed(grant.leaseId, tombstone.ending);
+  }
+
+  #grantForKey(session: SessionRecord, key: string): KeyedGrant | undefined {
+    const grant = this.#requestKeys.get(session.id, key);
+    if (grant !== undefined || !this.#requestKeys.mayHaveForgotten) return grant;
+    // The cache dropped keys for room; a held lease must still never be granted twice.
+    for (const lease of session.leases) {
+      if (lease.key !== key) continue;
+      const found = { leaseId: lease.id, feature: lease.pool.name, count: lease.count };
+      this.#requestKeys.remember(session.id, key, found);
+      return found;
+    }
+    return undefined;
+  }
+
+  list(filter: LeaseFilter): LeaseView[] {
+    let source: Iterable<LeaseRecord>;
+    if (filter.sessionId !== undefined) source = this.sessions.get(filter.sessionId)?.leases ?? [];
+    else if (filter.feature !== undefined) source = this.pools.get(filter.feature)?.leases ?? [];
+    else source = this.#leases.values();
+    const views: LeaseView[] = [];
+    for (const lease of source) {
+      if (filter.feature !== undefined && lease.pool.name !== filter.feature) continue;
+      const identity = lease.session.identity;
+      if (filter.user !== undefined && identity.user !== filter.user) continue;
+      if (filter.host !== undefined && identity.host !== filter.host) continue;
+      views.push(toLeaseView(lease));
+    }
+    return views.sort(compareLeaseViews);
+  }
+
+  status(pool: FeaturePool): FeatureStatus {
+    const status: FeatureStatus = {
+      name: pool.name,
+      model: pool.model,
+      seats: pool.seats,
+      inUse: pool.inUse,
+      free: pool.free,
+      // The wait queue comes with issue 4.
+      queued: 0,
+      overdraft: pool.overdraft,
+      leases: Array.from(pool.leases, toLeaseView).sort(compareLeaseViews),
+    };
+    return pool.idleTimeoutMs === undefined ? status : { ...status, idleTimeoutMs: pool.idleTimeoutMs };
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The engine's internal record of one lease, and its public view. Kept small on purpose: a million
+ * leases may be held at once (DESIGN §7), so the holder identity and heartbeat time are read from
+ * the session rather than copied into every lease.
+ */
+import type { FeaturePool } from './feature-pool.js';
+import type { SessionRecord } from './session-record.js';
+import { LeaseType, type LeaseView } from './types.js';
+
+export class LeaseRecord {
+  readonly id: string;
+  readonly pool: FeaturePool;
+  readonly count: number;
+  readonly fencing: number;
+  readonly session: SessionRecord;
+  /** The request key of the checkout that granted it, if the client sent one. */
+  readonly key: string | undefined;
+  readonly grantedAt: number;
+  lastActivityAt: number;
+  /** The deadline of this lease's live idle entry in the expiry heap (older entries are stale). */
+  idleArmedAt: number | undefined = undefined;
+  ended = false;
+
+  constructor(
+    id: string,
+    pool: FeaturePool,
+    count: number,
+    fencing: number,
+    session: SessionRecord,
+    key: string | undefined,
+    now: number,
+  ) {
+    this.id = id;
+    this.pool = pool;
+    this.count = count;
+    this.fencing = fencing;
+    this.session = session;
+    this.key = key;
+    this.grantedAt = now;
+    this.lastActivityAt = now;
+  }
+}
+
+export function toLeaseView(lease: LeaseRecord): LeaseView {
+  const identity = lease.session.identity;
+  const view: { -readonly [K in keyof LeaseView]: LeaseView[K] } = {
+    id: lease.id,
+    feature: lease.pool.name,
+    count: lease.count,
+    fencing: lease.fencing,
+    sessionId: lease.session.id,
+    user: identity.user,
+    host: identity.host,
+    clientName: identity.clientName,
+    // Issue 4 brings named seats; until then every lease comes from the concurrent pool.
+    type: LeaseType.Concurrent,
+    grantedAt: lease.grantedAt,
+    lastHeartbeatAt: lease.session.lastHeartbeatAt,
+    lastActivityAt: lease.lastActivityAt,
+  };
+  if (identity.display !== undefined) view.display = identity.display;
+  if (identity.peer !== undefined) view.peer = identity.peer;
+  return view;
+}
+
+/** Orders leases by grant time, then id: the order of every lease list the engine hands out. */
+export function compareLeaseViews(a: LeaseView, b: LeaseView): number {
+  if (a.grantedAt !== b.grantedAt) return a.grantedAt - b.grantedAt;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
