@@ -1,8 +1,23 @@
 /**
  * The public surface of the `leasehold` package (STYLE.md §12: named exports, types in their own
- * block). The client SDK joins it with the daemon slice; today it is the error classes and codes
- * every part of Leasehold shares.
+ * block): the client SDK, and the error classes and codes every part of Leasehold shares.
  */
+
+export type { CheckoutOptions, ClientEvents, ConnectOptions } from './client/client.js';
+export { LeaseholdClient } from './client/client.js';
+export {
+  AbortedError,
+  ClientClosedError,
+  ClientError,
+  ClientErrorCode,
+  ConnectionLostError,
+  ProtocolViolationError,
+  RequestTimeoutError,
+  ServerUnavailableError,
+} from './client/errors.js';
+export type { LeaseLostInfo } from './client/lease.js';
+export { Lease } from './client/lease.js';
+export type { FeatureInfo, HolderInfo, ServerStatus } from './client/views.js';
 export { CONNECTION_FATAL, ErrorCode, isErrorCode, RETRYABLE, ReclaimReason } from './protocol/codes.js';
 export type { ErrorDetails, LeaseholdErrorOptions } from './protocol/errors.js';
 export {

@@ -5,8 +5,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { addCheckConfigCommand } from './check-config.js';
+import { addCheckoutCommand } from './checkout.js';
 import { ExitCode } from './exit-codes.js';
 import type { CommandIO } from './io.js';
+import { addServeCommand } from './serve.js';
+import { addStatusCommand } from './status.js';
 import { VERSION } from './version.js';
 
 export function buildProgram(io: CommandIO): Command {
@@ -20,7 +23,10 @@ export function buildProgram(io: CommandIO): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) });
+  addServeCommand(program, io);
   addCheckConfigCommand(program, io);
+  addStatusCommand(program, io);
+  addCheckoutCommand(program, io);
   program.addHelpText(
     'after',
     '\nExit codes: 0 ok, 64 usage, 69 server unreachable, 75 denied / no seat, 77 not permitted,\n' +

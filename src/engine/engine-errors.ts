@@ -50,9 +50,11 @@ export function noSeats(pool: FeaturePool, count: number): NoSeatsError {
       `no seat is granted until fewer than ${seats} are in use. ` +
       'Wait for a free seat or ask an admin to free one.';
   } else if (inUse === seats) {
-    message =
-      `All ${seats} ${seatWord(seats)} of feature '${name}' are in use. ` +
-      'Wait for a free seat or ask an admin to free one.';
+    const taken =
+      seats === 1
+        ? `The only seat of feature '${name}' is in use.`
+        : `All ${seats} seats of feature '${name}' are in use.`;
+    message = `${taken} Wait for a free seat or ask an admin to free one.`;
   } else {
     const free = seats - inUse;
     message =

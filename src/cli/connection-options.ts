@@ -1,0 +1,89 @@
+/**
+ * The connection options of every client command (DESIGN §5): --server HOST:PORT (repeatable, for
+ * failover), --token TOKEN; environment LEASEHOLD_SERVER (comma-separated) and LEASEHOLD_TOKEN.
+ */
+import { type Command, Option } from 'commander';
+import { type ConnectOptions, LeaseholdClient } from '../client/client.js';
+import { ClientError, ClientErrorCode } from '../client/errors.js';
+import { ErrorCode } from '../protocol/codes.js';
+import { LeaseholdError } from '../protocol/errors.js';
+import { ExitCode } from './exit-codes.js';
+import { VERSION } from './version.js';
+
+export const DEFAULT_SERVER = '127.0.0.1:27000';
+
+export interface ConnectionFlags {
+  server?: string[];
+  token?: string;
+}
+
+export function addConnectionOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('-s, --server <host:port>', `server to use; repeat for failover (default ${DEFAULT_SERVER})`)
+        .env('LEASEHOLD_SERVER')
+        .argParser((value: string, previous: string[] | undefined) => [
+          ...(previous ?? []),
+          ...value
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        ]),
+    )
+    .addOption(new Option('--token <token>', 'auth token').env('LEASEHOLD_TOKEN'));
+}
+
+export function connectOptions(flags: ConnectionFlags, extra: Partial<ConnectOptions> = {}): ConnectOptions {
+  const options: ConnectOptions = {
+    servers: flags.server && flags.server.length > 0 ? flags.server : [DEFAULT_SERVER],
+    clientName: 'leasehold-cli',
+    clientVersion: VERSION,
+    ...extra,
+  };
+  if (flags.token !== undefined) options.token = flags.token;
+  return options;
+}
+
+export function connect(
+  flags: ConnectionFlags,
+  extra: Partial<ConnectOptions> = {},
+): Promise<LeaseholdClient> {
+  return LeaseholdClient.connect(connectOptions(flags, extra));
+}
+
+/** Denials of a checkout: exit 75, "try again later" (DESIGN §5). */
+const DENIALS: ReadonlySet<string> = new Set([
+  ErrorCode.NoSeats,
+  ErrorCode.CountExceedsSeats,
+  ErrorCode.GroupMax,
+  ErrorCode.SeatsReserved,
+  ErrorCode.UserNotEnabled,
+  ErrorCode.UserExcluded,
+  ErrorCode.NotAssigned,
+  ErrorCode.UserCap,
+  ErrorCode.Blocked,
+  ErrorCode.Draining,
+  ErrorCode.UnknownFeature,
+  ErrorCode.LimitExceeded,
+]);
+
+/** The exit code for an error from the SDK, per DESIGN §5. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof ClientError) {
+    if (err.code === ClientErrorCode.ServerUnavailable || err.code === ClientErrorCode.RequestTimeout) {
+      return ExitCode.Unavailable;
+    }
+    return ExitCode.Failure;
+  }
+  if (err instanceof LeaseholdError) {
+    if (err.code === ErrorCode.NotPermitted || err.code === ErrorCode.AuthFailed) return ExitCode.NoPerm;
+    if (DENIALS.has(err.code)) return ExitCode.TempFail;
+  }
+  return ExitCode.Failure;
+}
+
+/** One line for stderr: the code when there is one, then the server's message. */
+export function describeError(err: unknown): string {
+  if (err instanceof LeaseholdError || err instanceof ClientError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

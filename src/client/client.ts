@@ -1,0 +1,571 @@
+/**
+ * The Leasehold SDK (DESIGN §5): connect, check out seats, keep them alive with heartbeats at the
+ * interval the server advertises, notice loss at the client-side deadline (DESIGN §3.3), reconnect
+ * with backoff and jitter to the same or the next server, and resume the session so its leases
+ * keep their ids and fencing tokens — never a second seat (DESIGN §3.5).
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname, userInfo } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { ErrorCode } from '../protocol/codes.js';
+import { LeaseholdError } from '../protocol/errors.js';
+import {
+  type CheckinOk,
+  type CheckoutOk,
+  type Draining,
+  type HeartbeatOk,
+  type Hello,
+  type HelloOk,
+  type LeasesOk,
+  PROTOCOL_VERSION,
+  type PushMessage,
+  type ReplyMessage,
+  type StatusOk,
+} from '../protocol/messages.js';
+import { backoffDelay } from './backoff.js';
+import {
+  AbortedError,
+  ClientClosedError,
+  ConnectionLostError,
+  RequestTimeoutError,
+  ServerUnavailableError,
+} from './errors.js';
+import { Lease, type LeaseOwner } from './lease.js';
+import { connectTcp, formatServerAddress, parseServerAddress, type ServerAddress } from './transport.js';
+import { type HolderInfo, type ServerStatus, toHolderInfo, toServerStatus } from './views.js';
+import { type RequestBody, WireConnection } from './wire-connection.js';
+
+export interface ConnectOptions {
+  /** `host:port` of each server, tried in order (failover). */
+  servers: readonly string[];
+  /** Auth token (sent in the handshake). */
+  token?: string;
+  /** Holder identity; defaults: env LEASEHOLD_USER or the OS user, env LEASEHOLD_HOST or the host name. */
+  user?: string;
+  host?: string;
+  display?: string;
+  clientName?: string;
+  clientVersion?: string;
+  /** Per connection attempt. Default 5000. */
+  connectTimeoutMs?: number;
+  /** How long a request may wait for a reply, reconnects included. Default 30000. */
+  requestTimeoutMs?: number;
+  /** Reconnect backoff. Defaults 100 and 5000. */
+  reconnectInitialDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+  /**
+   * How long before the server could reclaim the client gives a lease up (DESIGN §3.3).
+   * Default: 10% of the lease ttl.
+   */
+  safetyMarginMs?: number;
+}
+
+export interface CheckoutOptions {
+  /** Seats in this lease. Default 1. */
+  count?: number;
+  /** Keep trying for this long while the answer is "no seat now" (NO_SEATS and the like). Default 0. */
+  wait?: number;
+  signal?: AbortSignal;
+  /** Idempotency key; default a fresh random one per call (PROTOCOL.md §6.2). */
+  key?: string;
+}
+
+export interface ClientEvents {
+  disconnected: [err: Error | undefined];
+  reconnected: [info: { resumed: boolean; server: string }];
+  draining: [push: Draining];
+  error: [err: Error];
+}
+
+type State = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+const RETRY_WAIT_MAX_MS = 1000;
+
+export class LeaseholdClient extends EventEmitter<ClientEvents> implements LeaseOwner {
+  readonly #options: Required<Omit<ConnectOptions, 'token' | 'display' | 'safetyMarginMs'>> &
+    Pick<ConnectOptions, 'token' | 'display' | 'safetyMarginMs'>;
+  readonly #servers: ServerAddress[];
+  #serverIndex = 0;
+  #state: State = 'connecting';
+  #conn: WireConnection | undefined;
+  #session: { id: string; token: string } | undefined;
+  #heartbeatIntervalMs = 0;
+  #leaseTtlMs = 0;
+  #validUntil = Number.NEGATIVE_INFINITY;
+  readonly #leases = new Map<string, Lease>();
+  /** Leases given up on this side that the server may still hold: checked in on the next chance. */
+  readonly #orphans = new Map<string, number>();
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #reconnectAttempt = 0;
+  #waiters: Array<{ resolve: (c: WireConnection) => void; reject: (e: Error) => void }> = [];
+
+  private constructor(options: ConnectOptions) {
+    super();
+    if (options.servers.length === 0)
+      throw new TypeError('ConnectOptions.servers must name at least one server.');
+    this.#servers = options.servers.map(parseServerAddress);
+    this.#options = {
+      servers: options.servers,
+      user: options.user ?? process.env.LEASEHOLD_USER ?? userInfo().username,
+      host: options.host ?? process.env.LEASEHOLD_HOST ?? hostname(),
+      clientName: options.clientName ?? 'leasehold-sdk',
+      clientVersion: options.clientVersion ?? '',
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      reconnectInitialDelayMs: options.reconnectInitialDelayMs ?? 100,
+      reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 5000,
+      token: options.token,
+      display: options.display,
+      safetyMarginMs: options.safetyMarginMs,
+    };
+  }
+
+  /** Connects to the first reachable server and opens a session. Throws ServerUnavailableError. */
+  static async connect(options: ConnectOptions): Promise<LeaseholdClient> {
+    const client = new LeaseholdClient(options);
+    const causes: string[] = [];
+    for (let i = 0; i < client.#servers.length; i++) {
+      client.#serverIndex = i;
+      try {
+        await client.#open();
+        return client;
+      } catch (err) {
+        if (err instanceof LeaseholdError) {
+          client.#shutdown();
+          throw err;
+        }
+        causes.push(`${formatServerAddress(client.#servers[i]!)}: ${(err as Error).message}`);
+      }
+    }
+    client.#shutdown();
+    throw new ServerUnavailableError(`No Leasehold server could be reached (${causes.join('; ')}).`);
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  /** Until when (on this process's monotonic clock) the session's leases are known valid. */
+  get validUntil(): number {
+    return this.#validUntil;
+  }
+
+  get sessionId(): string | undefined {
+    return this.#session?.id;
+  }
+
+  get connected(): boolean {
+    return this.#state === 'connected';
+  }
+
+  /** The leases this client holds now. */
+  get leases(): Lease[] {
+    return [...this.#leases.values()];
+  }
+
+  /** Checks out `count` seats of `feature`. Throws the typed denial (NoSeatsError, …) when refused. */
+  async checkout(feature: string, options: CheckoutOptions = {}): Promise<Lease> {
+    const count = options.count ?? 1;
+    const key = options.key ?? randomBytes(12).toString('hex');
+    const deadline = this.now() + (options.wait ?? 0);
+    const { signal } = options;
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
+      try {
+        const pending = this.#call<CheckoutOk>({ type: 'checkout', feature, count, key });
+        const reply = await abortable(pending, signal, (late) => {
+          // Granted after the caller gave up: give it back (the key makes this exact).
+          late.then((r) => this.#checkinQuietly(r.lease, r.fencing)).catch(() => {});
+        });
+        return this.#adopt(reply);
+      } catch (err) {
+        const remaining = deadline - this.now();
+        if (
+          err instanceof LeaseholdError &&
+          err.retryable &&
+          err.code !== ErrorCode.Internal &&
+          remaining > 0
+        ) {
+          await sleep(Math.min(remaining, RETRY_WAIT_MAX_MS, 100 * 2 ** Math.min(attempt, 4)), signal);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** Reports user activity for every lease of this client. */
+  touch(): void {
+    const now = this.now();
+    for (const lease of this.#leases.values()) lease.touchAt(now);
+  }
+
+  async status(feature?: string): Promise<ServerStatus> {
+    const reply = await this.#call<StatusOk>(
+      feature === undefined ? { type: 'status' } : { type: 'status', feature },
+    );
+    return toServerStatus(reply);
+  }
+
+  async listLeases(filter: { feature?: string; user?: string; host?: string } = {}): Promise<HolderInfo[]> {
+    const reply = await this.#call<LeasesOk>({ type: 'leases', ...filter });
+    return reply.leases.map(toHolderInfo);
+  }
+
+  /** Ends the session: with `release` (the default) every lease is checked in first. */
+  async close(options: { release?: boolean } = {}): Promise<void> {
+    if (this.#state === 'closed') return;
+    const release = options.release ?? true;
+    if (release && this.#state === 'connected' && this.#conn) {
+      try {
+        await this.#conn.request({ type: 'bye' }, Math.min(this.#options.requestTimeoutMs, 5000));
+      } catch {
+        // The server reclaims at ttl whatever bye could not release.
+      }
+      for (const lease of this.#leases.values()) lease.markReleased();
+    }
+    this.#shutdown();
+  }
+
+  /** @internal LeaseOwner: checkin for Lease.release(). */
+  async releaseLease(lease: Lease): Promise<void> {
+    try {
+      await this.#call<CheckinOk>({ type: 'checkin', lease: lease.id, fencing: lease.fencingToken });
+    } catch (err) {
+      // Already gone on the server: released all the same.
+      if (!(err instanceof LeaseholdError) || !LEASE_GONE.has(err.code)) throw err;
+    }
+    lease.markReleased();
+    this.#leases.delete(lease.id);
+  }
+
+  // ---- connection lifecycle ----
+
+  async #open(): Promise<void> {
+    const address = this.#servers[this.#serverIndex]!;
+    const socket = await connectTcp(address, this.#options.connectTimeoutMs);
+    const conn = new WireConnection(socket, {
+      onPush: (push) => this.#onPush(push),
+      onServerError: (err) => this.#emitError(err),
+      onClose: () => this.#onClose(conn),
+    });
+    try {
+      let sentAt = this.now();
+      let reply: HelloOk;
+      try {
+        reply = await conn.request<HelloOk>(this.#hello(), this.#options.connectTimeoutMs);
+      } catch (err) {
+        if (!(err instanceof LeaseholdError) || err.code !== ErrorCode.SessionNotFound || !this.#session)
+          throw err;
+        // PROTOCOL.md §4: the session is gone; its leases with it. Start a new one on this connection.
+        this.#loseAll(
+          'SESSION_NOT_FOUND',
+          'session_lost',
+          'The session expired on the server while disconnected.',
+        );
+        this.#session = undefined;
+        sentAt = this.now();
+        reply = await conn.request<HelloOk>(this.#hello(), this.#options.connectTimeoutMs);
+      }
+      this.#establish(conn, reply, sentAt, address);
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+  }
+
+  #hello(): Omit<Hello, 'id'> {
+    const o = this.#options;
+    const hello: Omit<Hello, 'id'> = {
+      type: 'hello',
+      versions: [PROTOCOL_VERSION],
+      client_name: o.clientName,
+      user: o.user,
+      host: o.host,
+    };
+    if (o.clientVersion) hello.client_version = o.clientVersion;
+    if (o.display !== undefined) hello.display = o.display;
+    if (o.token !== undefined) hello.token = o.token;
+    if (this.#session) hello.resume = { session: this.#session.id, token: this.#session.token };
+    return hello;
+  }
+
+  #establish(conn: WireConnection, reply: HelloOk, sentAt: number, address: ServerAddress): void {
+    const wasReconnect = this.#state === 'reconnecting';
+    this.#conn = conn;
+    this.#state = 'connected';
+    this.#reconnectAttempt = 0;
+    this.#session = { id: reply.session, token: reply.resume_token };
+    this.#heartbeatIntervalMs = reply.heartbeat_interval_ms;
+    this.#leaseTtlMs = reply.lease_ttl_ms;
+    this.#extendValidity(sentAt);
+    // Leases this side gave up but the server still holds: give them back. (A lease the server
+    // lists that this side never heard of is the grant of a checkout whose reply was lost; its
+    // retry, with the same key, claims it — PROTOCOL.md §6.2.)
+    const stillHeld = new Set(reply.leases.map((l) => l.lease));
+    for (const id of this.#orphans.keys()) if (!stillHeld.has(id)) this.#orphans.delete(id);
+    this.#flushOrphans();
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.resolve(conn);
+    if (wasReconnect) {
+      // The heartbeat right away tells which leases survived the gap, with the precise reason for the others.
+      this.#sendHeartbeat();
+      this.emit('reconnected', { resumed: reply.resumed, server: formatServerAddress(address) });
+    }
+    this.#scheduleHeartbeat();
+  }
+
+  #onClose(conn: WireConnection): void {
+    if (conn !== this.#conn || this.#state === 'closed') return;
+    this.#conn = undefined;
+    this.#state = 'reconnecting';
+    if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+    this.emit('disconnected', undefined);
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#state !== 'reconnecting' || this.#reconnectTimer) return;
+    const delay = backoffDelay(this.#reconnectAttempt++, {
+      initialMs: this.#options.reconnectInitialDelayMs,
+      maxMs: this.#options.reconnectMaxDelayMs,
+    });
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#open().catch((err: unknown) => {
+        if (this.#state !== 'reconnecting') return;
+        if (err instanceof LeaseholdError && err.code === ErrorCode.AuthFailed) this.#emitError(err);
+        // Try the next server in the list next time.
+        this.#serverIndex = (this.#serverIndex + 1) % this.#servers.length;
+        this.#scheduleReconnect();
+      });
+    }, delay);
+  }
+
+  #shutdown(): void {
+    this.#state = 'closed';
+    for (const t of [this.#heartbeatTimer, this.#expiryTimer, this.#reconnectTimer]) if (t) clearTimeout(t);
+    this.#heartbeatTimer = this.#expiryTimer = this.#reconnectTimer = undefined;
+    this.#conn?.close();
+    this.#conn = undefined;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(new ClientClosedError());
+  }
+
+  // ---- requests ----
+
+  /** Sends a request, waiting out a reconnect and re-sending it if the connection drops (all v1 requests are idempotent). */
+  async #call<R extends ReplyMessage>(body: RequestBody): Promise<R> {
+    const deadline = this.now() + this.#options.requestTimeoutMs;
+    for (;;) {
+      const conn = await this.#whenConnected(deadline);
+      try {
+        return await conn.request<R>(body, Math.max(1, deadline - this.now()));
+      } catch (err) {
+        if (err instanceof ConnectionLostError && this.now() < deadline) continue;
+        throw err;
+      }
+    }
+  }
+
+  #whenConnected(deadline: number): Promise<WireConnection> {
+    if (this.#state === 'closed') return Promise.reject(new ClientClosedError());
+    if (this.#state === 'connected' && this.#conn && !this.#conn.closed) return Promise.resolve(this.#conn);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (c: WireConnection) => {
+          clearTimeout(timer);
+          resolve(c);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(
+        () => {
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          reject(new RequestTimeoutError('The server could not be reached in time.'));
+        },
+        Math.max(1, deadline - this.now()),
+      );
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #adopt(reply: CheckoutOk): Lease {
+    const existing = this.#leases.get(reply.lease);
+    if (existing) return existing;
+    const lease = new Lease(this, reply.lease, reply.feature, reply.count, reply.fencing);
+    this.#leases.set(lease.id, lease);
+    this.#orphans.delete(lease.id);
+    return lease;
+  }
+
+  #checkinQuietly(leaseId: string, fencing: number): void {
+    this.#orphans.set(leaseId, fencing);
+    this.#flushOrphans();
+  }
+
+  #flushOrphans(): void {
+    const conn = this.#conn;
+    if (!conn || this.#state !== 'connected') return;
+    for (const [lease, fencing] of this.#orphans) {
+      conn.request({ type: 'checkin', lease, fencing }, this.#options.requestTimeoutMs).then(
+        () => this.#orphans.delete(lease),
+        (err: unknown) => {
+          if (err instanceof LeaseholdError) this.#orphans.delete(lease);
+        },
+      );
+    }
+  }
+
+  // ---- heartbeats and the client-side deadline (DESIGN §3.3) ----
+
+  #scheduleHeartbeat(): void {
+    if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = setTimeout(() => {
+      this.#heartbeatTimer = undefined;
+      if (this.#state !== 'connected') return;
+      this.#sendHeartbeat();
+      this.#scheduleHeartbeat();
+    }, this.#heartbeatIntervalMs);
+  }
+
+  #sendHeartbeat(): void {
+    const conn = this.#conn;
+    if (!conn) return;
+    const sentAt = this.now();
+    const leases = [...this.#leases.values()].map((l) => ({
+      lease: l.id,
+      fencing: l.fencingToken,
+      idle_ms: l.idleMs(sentAt),
+    }));
+    conn.request<HeartbeatOk>({ type: 'heartbeat', leases }, this.#leaseTtlMs).then(
+      (reply) => {
+        if (this.#state === 'closed') return;
+        this.#extendValidity(sentAt);
+        for (const lost of reply.lost) {
+          const lease = this.#leases.get(lost.lease);
+          if (lease)
+            this.#lose(lease, lost.code, reasonForCode(lost.code), `The server reports ${lost.code}.`);
+        }
+      },
+      () => {
+        // Lost connection or a timeout: the deadline timer and the reconnect loop take it from here.
+      },
+    );
+  }
+
+  #extendValidity(sentAt: number): void {
+    const margin = this.#options.safetyMarginMs ?? Math.ceil(this.#leaseTtlMs / 10);
+    const until = sentAt + this.#leaseTtlMs - margin;
+    if (until <= this.#validUntil) return;
+    this.#validUntil = until;
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = setTimeout(() => this.#onDeadline(), Math.max(0, until - this.now()));
+  }
+
+  #onDeadline(): void {
+    this.#expiryTimer = undefined;
+    if (this.now() < this.#validUntil) {
+      this.#expiryTimer = setTimeout(() => this.#onDeadline(), this.#validUntil - this.now());
+      return;
+    }
+    this.#loseAll(
+      ErrorCode.LeaseExpired,
+      'expired',
+      'No heartbeat was acknowledged within the lease ttl: the seat may be given to someone else.',
+    );
+  }
+
+  #loseAll(code: string, reason: string, message: string): void {
+    for (const lease of [...this.#leases.values()]) this.#lose(lease, code, reason, message);
+  }
+
+  #lose(lease: Lease, code: string, reason: string, message: string): void {
+    this.#leases.delete(lease.id);
+    // The server may still hold it (we gave up first, on purpose): check it in when we can.
+    if (code === ErrorCode.LeaseExpired && reason === 'expired')
+      this.#orphans.set(lease.id, lease.fencingToken);
+    lease.markLost({ code, reason, message });
+  }
+
+  #onPush(push: PushMessage): void {
+    switch (push.type) {
+      case 'revoked': {
+        const lease = this.#leases.get(push.lease);
+        if (lease) {
+          this.#leases.delete(lease.id);
+          lease.markLost({ code: push.code, reason: push.reason, message: push.message });
+        }
+        return;
+      }
+      case 'draining':
+        this.emit('draining', push);
+        return;
+    }
+  }
+
+  #emitError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+const LEASE_GONE: ReadonlySet<string> = new Set([
+  ErrorCode.LeaseExpired,
+  ErrorCode.LeaseRevoked,
+  ErrorCode.LeaseNotFound,
+]);
+
+function reasonForCode(code: string): string {
+  if (code === ErrorCode.LeaseExpired) return 'expired';
+  if (code === ErrorCode.LeaseRevoked) return 'revoked';
+  return 'not_found';
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new AbortedError(undefined, { cause: signal?.reason }));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Races `promise` with `signal`; when the signal wins, `onLate` gets the promise to clean up after. */
+function abortable<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  onLate: (p: Promise<T>) => void,
+): Promise<T> {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      onLate(promise);
+      reject(new AbortedError(undefined, { cause: signal.reason }));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

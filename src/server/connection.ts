@@ -1,0 +1,237 @@
+/**
+ * One client connection over any duplex stream (STYLE.md §10): framing, the handshake deadline,
+ * dispatch of pipelined requests, pushes, and the write-buffer cap. A misbehaving peer closes its
+ * own connection, never the daemon (STYLE.md §9); closing a connection never frees a lease — the
+ * session may come back and resume until its ttl runs out (PROTOCOL.md §6.7).
+ */
+import type { Duplex } from 'node:stream';
+import { encodeMessage } from '../protocol/codec.js';
+import { CONNECTION_FATAL, ErrorCode } from '../protocol/codes.js';
+import { HandshakeRequiredError, HandshakeTimeoutError, LeaseholdError } from '../protocol/errors.js';
+import { FrameDecoder, HEADER_BYTES, MAX_MAX_FRAME_BYTES } from '../protocol/frame.js';
+import {
+  type ClientMessage,
+  type ErrorReply,
+  MessageType,
+  type PushMessage,
+  parseClientMessage,
+  peekRequestId,
+  type ServerMessage,
+} from '../protocol/messages.js';
+import { decodeMap, type WireMap } from '../protocol/msgpack.js';
+import type { ServerContext } from './context.js';
+import { dispatch } from './router.js';
+import type { PushTarget } from './session-links.js';
+
+/** How long a closing connection may take to flush its last frame before it is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+let nextConnectionId = 1;
+
+export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
+
+export class ClientConnection implements PushTarget {
+  readonly connectionId = nextConnectionId++;
+  #state: ConnectionState = 'handshake';
+  #sessionId: string | undefined;
+  readonly #decoder: FrameDecoder;
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  readonly #inFlight = new Set<number>();
+
+  constructor(
+    private readonly stream: Duplex,
+    readonly peer: string,
+    readonly ctx: ServerContext,
+    private readonly onClosed: (conn: ClientConnection) => void = () => {},
+  ) {
+    this.#decoder = new FrameDecoder((payload) => this.#onFrame(payload), ctx.limits.maxFrameBytes);
+    this.#handshakeTimer = setTimeout(() => {
+      this.fail(new HandshakeTimeoutError(`No handshake within ${ctx.limits.handshakeTimeoutMs} ms.`));
+    }, ctx.limits.handshakeTimeoutMs);
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('error', (err) => {
+      ctx.logger.debug({ conn: this.connectionId, peer, err: err.message }, 'connection error');
+    });
+    stream.on('close', () => this.#cleanup());
+    ctx.logger.debug({ conn: this.connectionId, peer }, 'connection opened');
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  /** Called by the hello handler once the session is open or resumed. */
+  establish(sessionId: string): void {
+    this.#sessionId = sessionId;
+    this.#state = 'open';
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+    const previous = this.ctx.links.link(sessionId, this);
+    // The session moved here (a reconnect): the old connection is stale.
+    if (previous instanceof ClientConnection) previous.close('session resumed on another connection');
+  }
+
+  push(message: PushMessage): void {
+    this.#send(message);
+  }
+
+  /** Sends a connection-level error (no id) and closes (PROTOCOL.md §2.3, §7.8). */
+  fail(error: LeaseholdError): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.ctx.logger.warn(
+      { conn: this.connectionId, peer: this.peer, code: error.code, bytes: this.#decoder.pendingBytes },
+      `protocol error: ${error.message}`,
+    );
+    this.#send({ type: MessageType.Error, code: error.code, message: error.message, ...detailsOf(error) });
+    this.#end();
+  }
+
+  /** Closes without an error frame (bye, a resumed session elsewhere, daemon shutdown). */
+  close(reason: string): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.ctx.logger.debug({ conn: this.connectionId, peer: this.peer, reason }, 'closing connection');
+    this.#end();
+  }
+
+  /** Destroys at once (slow consumer, daemon stop). */
+  destroy(): void {
+    this.stream.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    try {
+      this.#decoder.push(chunk);
+    } catch (err) {
+      if (err instanceof LeaseholdError) this.fail(err);
+      else throw err;
+    }
+  }
+
+  #onFrame(payload: Buffer): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    let map: WireMap;
+    try {
+      map = decodeMap(payload);
+    } catch (err) {
+      // MALFORMED_FRAME: the framing is still in sync, but the peer does not speak the protocol.
+      if (err instanceof LeaseholdError) {
+        this.fail(err);
+        return;
+      }
+      throw err;
+    }
+    if (this.#state === 'handshake' && map.type !== MessageType.Hello) {
+      this.fail(new HandshakeRequiredError('The first message on a connection must be hello.'));
+      return;
+    }
+    let message: ClientMessage;
+    try {
+      message = parseClientMessage(map);
+    } catch (err) {
+      if (!(err instanceof LeaseholdError)) throw err;
+      this.ctx.logger.info(
+        { conn: this.connectionId, peer: this.peer, code: err.code, details: err.details },
+        'bad request',
+      );
+      this.#replyError(peekRequestId(map), err);
+      return;
+    }
+    this.#handle(message);
+  }
+
+  #handle(message: ClientMessage): void {
+    const id = message.id;
+    if (this.#inFlight.has(id)) {
+      this.#replyError(
+        id,
+        new LeaseholdError(ErrorCode.DuplicateRequestId, `Request id ${id} is still awaiting its reply.`),
+      );
+      return;
+    }
+    this.#inFlight.add(id);
+    let reply: ServerMessage;
+    try {
+      reply = dispatch(this, message);
+    } catch (err) {
+      this.#inFlight.delete(id);
+      if (err instanceof LeaseholdError) {
+        this.#replyError(id, err);
+        return;
+      }
+      this.ctx.logger.error(
+        { conn: this.connectionId, peer: this.peer, err, type: message.type },
+        'request failed',
+      );
+      this.#replyError(
+        id,
+        new LeaseholdError(ErrorCode.Internal, 'The server failed to handle the request.'),
+      );
+      return;
+    } finally {
+      // A request may have brought a deadline forward (a new session, an idle-tracked lease).
+      this.ctx.sweeper.poke();
+    }
+    this.#inFlight.delete(id);
+    this.#send(reply);
+    if (message.type === MessageType.Bye) this.close('bye');
+  }
+
+  #replyError(id: number | undefined, err: LeaseholdError): void {
+    const reply: ErrorReply = {
+      type: MessageType.Error,
+      code: err.code,
+      message: err.message,
+      ...detailsOf(err),
+    };
+    if (id !== undefined) reply.id = id;
+    this.#send(reply);
+    if (CONNECTION_FATAL.has(err.code) || id === undefined) this.#end();
+  }
+
+  #send(message: ServerMessage): void {
+    if (this.#state === 'closed' || this.stream.destroyed || !this.stream.writable) return;
+    let frame = encodeMessage(message);
+    if (frame.length - HEADER_BYTES > MAX_MAX_FRAME_BYTES && 'id' in message && message.id !== undefined) {
+      // PROTOCOL.md §2.2: no frame is larger than 16 MiB; the request learns why it got no answer.
+      frame = encodeMessage({
+        type: MessageType.Error,
+        id: message.id,
+        code: ErrorCode.LimitExceeded,
+        message: `The reply would be ${frame.length - HEADER_BYTES} bytes, over the ${MAX_MAX_FRAME_BYTES}-byte frame limit; ask for less (one feature, a filter).`,
+      });
+    }
+    this.stream.write(frame);
+    if (this.stream.writableLength > this.ctx.limits.maxWriteBufferBytes) {
+      this.ctx.logger.warn(
+        { conn: this.connectionId, peer: this.peer, buffered: this.stream.writableLength },
+        'client does not read its replies: write buffer over the limit, disconnecting',
+      );
+      this.stream.destroy();
+    }
+  }
+
+  #end(): void {
+    this.#state = 'closing';
+    this.stream.end();
+    setTimeout(() => this.stream.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  #cleanup(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+    if (this.#sessionId) this.ctx.links.unlink(this.#sessionId, this);
+    this.ctx.logger.debug({ conn: this.connectionId, peer: this.peer }, 'connection closed');
+    this.onClosed(this);
+  }
+}
+
+function detailsOf(err: LeaseholdError): { details?: Record<string, unknown> } {
+  return err.details ? { details: { ...err.details } } : {};
+}

@@ -1,0 +1,230 @@
+/**
+ * The running daemon: the engine driven by the monotonic clock and one sweep timer, a listener per
+ * configured address, and engine events turned into pushes and log lines (DESIGN §6).
+ */
+import type { Server, Socket } from 'node:net';
+import type { Config, Endpoint } from '../config/types.js';
+import type { Clock } from '../engine/clock.js';
+import { LeaseEngine } from '../engine/engine.js';
+import { codeForReclaim } from '../protocol/codes.js';
+import { monotonicClock } from './clock.js';
+import { ClientConnection } from './connection.js';
+import type { ServerContext } from './context.js';
+import { formatPeer, listen } from './listener.js';
+import { createLogger, type Logger } from './logger.js';
+import { SessionLinks } from './session-links.js';
+import { Sweeper } from './sweeper.js';
+
+export interface DaemonOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Reported in hello_ok and status. */
+  version?: string;
+}
+
+export class Daemon {
+  readonly #connections = new Set<ClientConnection>();
+  readonly #sockets = new Set<Socket>();
+  readonly #perAddress = new Map<string, number>();
+  #servers: Server[] = [];
+  #closed = false;
+
+  private constructor(
+    readonly config: Config,
+    readonly engine: LeaseEngine,
+    readonly ctx: ServerContext,
+  ) {}
+
+  static async start(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
+    const logger = options.logger ?? createLogger(config.server.logLevel);
+    const clock = options.clock ?? monotonicClock;
+    const s = config.server;
+    const engine = new LeaseEngine({
+      clock,
+      leaseTtlMs: s.leaseTtlMs,
+      features: config.features,
+      maxLeasesPerSession: s.maxLeasesPerSession,
+    });
+    const links = new SessionLinks();
+    const sweeper = new Sweeper(engine, clock, (err) => logger.error({ err }, 'sweep failed'));
+    const ctx: ServerContext = {
+      engine,
+      clock,
+      logger,
+      links,
+      sweeper,
+      limits: {
+        maxFrameBytes: s.maxFrameBytes,
+        handshakeTimeoutMs: s.handshakeTimeoutMs,
+        maxWriteBufferBytes: s.maxWriteBufferBytes,
+        heartbeatIntervalMs: s.heartbeatIntervalMs,
+      },
+      serverName: 'leasehold',
+      serverVersion: options.version ?? '0.0.0',
+      startedAt: clock.now(),
+    };
+    const daemon = new Daemon(config, engine, ctx);
+    daemon.#wireEngineEvents();
+    logger.info(
+      {
+        version: ctx.serverVersion,
+        config: config.source,
+        listen: s.listen.map(formatEndpoint),
+        heartbeatIntervalMs: s.heartbeatIntervalMs,
+        leaseTtlMs: s.leaseTtlMs,
+        features: config.features.map((f) => ({ name: f.name, seats: f.seats, model: f.model })),
+      },
+      'leasehold starting',
+    );
+    try {
+      for (const endpoint of s.listen) {
+        const server = await listen(
+          endpoint,
+          s,
+          {
+            total: () => daemon.#sockets.size,
+            fromAddress: (address) => daemon.#perAddress.get(address) ?? 0,
+          },
+          ({ socket, peer, address }) => daemon.#accept(socket, peer, address),
+          (peer, reason) => logger.warn({ peer }, `connection refused: ${reason}`),
+        );
+        daemon.#servers.push(server);
+        logger.info({ address: formatEndpoint(addressOf(server, endpoint)) }, 'listening');
+      }
+    } catch (err) {
+      await daemon.close();
+      throw err;
+    }
+    return daemon;
+  }
+
+  /** The addresses actually bound (port 0 in the config becomes the port the OS chose). */
+  get addresses(): Endpoint[] {
+    return this.#servers.map((server) => addressOf(server));
+  }
+
+  /** Stops listening, tells connected clients the server is going away, and closes everything. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.ctx.sweeper.stop();
+    this.engine.setDraining(true);
+    // server.close() waits for open connections to end, so those are told and closed first.
+    const closed = Promise.all(
+      this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+    for (const conn of this.#connections) {
+      conn.push({ type: 'draining', message: 'The server is shutting down.', grace_ms: 0 });
+      conn.close('server shutting down');
+    }
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+    this.ctx.logger.info({ leases: this.engine.listLeases().length }, 'leasehold stopped');
+  }
+
+  #accept(socket: Socket, peer: string, address: string): void {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    this.#sockets.add(socket);
+    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      const n = (this.#perAddress.get(address) ?? 1) - 1;
+      if (n <= 0) this.#perAddress.delete(address);
+      else this.#perAddress.set(address, n);
+    });
+    const conn = new ClientConnection(socket, peer, this.ctx, (c) => this.#connections.delete(c));
+    this.#connections.add(conn);
+  }
+
+  #wireEngineEvents(): void {
+    const { engine, logger, links } = this.ctx;
+    engine.on('granted', ({ lease }) => {
+      logger.info(
+        {
+          lease: lease.id,
+          feature: lease.feature,
+          count: lease.count,
+          fencing: lease.fencing,
+          user: lease.user,
+          host: lease.host,
+          session: lease.sessionId,
+        },
+        'lease granted',
+      );
+    });
+    engine.on('released', ({ lease }) => {
+      logger.info(
+        { lease: lease.id, feature: lease.feature, count: lease.count, user: lease.user, host: lease.host },
+        'lease released',
+      );
+    });
+    engine.on('reclaimed', ({ lease, reason }) => {
+      const message = reclaimMessage(reason, this.config, lease.feature);
+      logger.info(
+        {
+          lease: lease.id,
+          feature: lease.feature,
+          count: lease.count,
+          user: lease.user,
+          host: lease.host,
+          reason,
+        },
+        'lease reclaimed',
+      );
+      links.get(lease.sessionId)?.push({
+        type: 'revoked',
+        lease: lease.id,
+        feature: lease.feature,
+        code: codeForReclaim(reason),
+        reason,
+        message,
+      });
+    });
+    engine.on('denied', (d) => {
+      logger.info(
+        { feature: d.feature, count: d.count, user: d.user, host: d.host, code: d.code },
+        `checkout denied: ${d.message}`,
+      );
+    });
+    engine.on('sessionEnded', ({ sessionId, reason }) => {
+      if (reason === 'expired')
+        logger.info({ session: sessionId }, 'session expired: no heartbeat within the lease ttl');
+    });
+    engine.on('seatsChanged', (e) => {
+      logger.info(
+        { feature: e.feature, seats: e.seats, inUse: e.inUse, overdraft: e.overdraft },
+        'seats changed',
+      );
+    });
+  }
+}
+
+function reclaimMessage(reason: string, config: Config, feature: string): string {
+  switch (reason) {
+    case 'expired':
+      return `No heartbeat for ${config.server.leaseTtlMs} ms: the lease was reclaimed.`;
+    case 'idle': {
+      const idle = config.features.find((f) => f.name === feature)?.idleTimeoutMs;
+      return `No user activity for ${idle ?? '?'} ms (the idle timeout of '${feature}'): the lease was reclaimed.`;
+    }
+    case 'admin':
+      return 'An administrator freed the lease.';
+    case 'feature_removed':
+      return `Feature '${feature}' was removed from the configuration.`;
+    default:
+      return `The lease was reclaimed (${reason}).`;
+  }
+}
+
+function addressOf(server: Server, fallback?: Endpoint): Endpoint {
+  const a = server.address();
+  if (a && typeof a === 'object') return { host: a.address, port: a.port };
+  return fallback ?? { host: 'unknown', port: 0 };
+}
+
+function formatEndpoint(e: Endpoint): string {
+  return formatPeer(e.host, e.port);
+}

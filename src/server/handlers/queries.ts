@@ -1,0 +1,33 @@
+/** status and leases (PROTOCOL.md §6.5, §6.6): read-only views of the lease table. */
+import type { Leases, LeasesOk, Status, StatusOk } from '../../protocol/messages.js';
+import type { ClientConnection } from '../connection.js';
+import { toFeatureStatus, toLeaseInfo } from '../wire-views.js';
+
+export function handleStatus(conn: ClientConnection, req: Status): StatusOk {
+  const { engine, clock } = conn.ctx;
+  const now = clock.now();
+  return {
+    type: 'status_ok',
+    id: req.id,
+    server: {
+      name: conn.ctx.serverName,
+      version: conn.ctx.serverVersion,
+      uptime_ms: Math.floor(now - conn.ctx.startedAt),
+    },
+    features: engine.featureStatus(req.feature).map((f) => toFeatureStatus(f, now)),
+  };
+}
+
+export function handleLeases(conn: ClientConnection, req: Leases): LeasesOk {
+  const now = conn.ctx.clock.now();
+  const filter = {
+    ...(req.feature === undefined ? {} : { feature: req.feature }),
+    ...(req.user === undefined ? {} : { user: req.user }),
+    ...(req.host === undefined ? {} : { host: req.host }),
+  };
+  return {
+    type: 'leases_ok',
+    id: req.id,
+    leases: conn.ctx.engine.listLeases(filter).map((l) => toLeaseInfo(l, now)),
+  };
+}

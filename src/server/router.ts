@@ -1,0 +1,39 @@
+/**
+ * Routes a validated request to the handler of its family (STYLE.md §5). The connection has
+ * already refused everything but `hello` before the handshake; here a second `hello` is refused.
+ * The switch is exhaustive: a new request type does not compile until it is routed.
+ */
+import { InvalidRequestError, SessionNotFoundError } from '../protocol/errors.js';
+import type { ClientMessage, ServerMessage } from '../protocol/messages.js';
+import type { ClientConnection } from './connection.js';
+import { handleCheckin, handleCheckout, handleHeartbeat } from './handlers/leases.js';
+import { handleLeases, handleStatus } from './handlers/queries.js';
+import { handleBye, handleHello } from './handlers/session.js';
+
+export function dispatch(conn: ClientConnection, message: ClientMessage): ServerMessage {
+  if (message.type === 'hello') {
+    if (conn.state !== 'handshake')
+      throw new InvalidRequestError('The handshake is already done on this connection.');
+    return handleHello(conn, message);
+  }
+  const sessionId = conn.sessionId;
+  if (sessionId === undefined) throw new SessionNotFoundError('No session on this connection.');
+  switch (message.type) {
+    case 'checkout':
+      return handleCheckout(conn, sessionId, message);
+    case 'heartbeat':
+      return handleHeartbeat(conn, sessionId, message);
+    case 'checkin':
+      return handleCheckin(conn, sessionId, message);
+    case 'status':
+      return handleStatus(conn, message);
+    case 'leases':
+      return handleLeases(conn, message);
+    case 'bye':
+      return handleBye(conn, sessionId, message);
+    default: {
+      const unhandled: never = message;
+      throw new InvalidRequestError(`Unhandled request ${(unhandled as { type: string }).type}.`);
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Engine views → wire maps (PROTOCOL.md §7). Times in the engine are monotonic clock readings; the
+ * wire carries only durations measured from `now` (DESIGN §3.2).
+ */
+import type { FeatureStatus, LeaseView } from '../engine/types.js';
+import type { FeatureStatusWire, LeaseGrant, LeaseInfo } from '../protocol/messages.js';
+
+const since = (now: number, t: number): number => Math.max(0, Math.floor(now - t));
+
+export function toLeaseGrant(lease: LeaseView): LeaseGrant {
+  return { lease: lease.id, feature: lease.feature, count: lease.count, fencing: lease.fencing };
+}
+
+export function toLeaseInfo(lease: LeaseView, now: number): LeaseInfo {
+  const info: LeaseInfo = {
+    lease: lease.id,
+    feature: lease.feature,
+    user: lease.user,
+    host: lease.host,
+    client_name: lease.clientName,
+    count: lease.count,
+    type: lease.type,
+    age_ms: since(now, lease.grantedAt),
+    idle_ms: since(now, lease.lastActivityAt),
+    heartbeat_age_ms: since(now, lease.lastHeartbeatAt),
+  };
+  if (lease.display !== undefined) info.display = lease.display;
+  if (lease.peer !== undefined) info.peer = lease.peer;
+  return info;
+}
+
+export function toFeatureStatus(status: FeatureStatus, now: number): FeatureStatusWire {
+  const out: FeatureStatusWire = {
+    name: status.name,
+    model: status.model,
+    seats: status.seats,
+    in_use: status.inUse,
+    free: status.free,
+    queued: status.queued,
+    overdraft: status.overdraft,
+    leases: status.leases.map((l) => toLeaseInfo(l, now)),
+  };
+  if (status.idleTimeoutMs !== undefined) out.idle_timeout_ms = status.idleTimeoutMs;
+  return out;
+}

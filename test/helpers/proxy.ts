@@ -1,0 +1,71 @@
+/**
+ * A TCP proxy on 127.0.0.1 between SDK and daemon, to make network faults on demand: `cut()` drops
+ * every connection (a blip), `blackhole(true)` stops forwarding bytes while keeping connections open
+ * (a partition, a stalled network, or with one direction only, lost replies).
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { onCleanup } from './cleanup.js';
+import { splitAddress } from './raw-peer.js';
+
+export class FaultProxy {
+  readonly #pairs = new Set<[Socket, Socket]>();
+  #blackholed: { up: boolean; down: boolean } = { up: false, down: false };
+
+  private constructor(
+    private readonly server: Server,
+    readonly address: string,
+  ) {}
+
+  static async start(target: string): Promise<FaultProxy> {
+    const [host, port] = splitAddress(target);
+    let proxy: FaultProxy | undefined;
+    const server = createServer((client) => {
+      const upstream = connect({ host, port });
+      const pair: [Socket, Socket] = [client, upstream];
+      proxy!.#pairs.add(pair);
+      const forward = (from: Socket, to: Socket, direction: 'up' | 'down') =>
+        from.on('data', (chunk: Buffer) => {
+          if (!proxy!.#blackholed[direction]) to.write(chunk);
+        });
+      forward(client, upstream, 'up');
+      forward(upstream, client, 'down');
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+        proxy!.#pairs.delete(pair);
+      };
+      client.on('close', close).on('error', close);
+      upstream.on('close', close).on('error', close);
+    });
+    await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    const a = server.address();
+    if (!a || typeof a !== 'object') throw new Error('proxy did not bind');
+    proxy = new FaultProxy(server, `127.0.0.1:${a.port}`);
+    onCleanup(() => proxy!.close());
+    return proxy;
+  }
+
+  get connections(): number {
+    return this.#pairs.size;
+  }
+
+  /** Destroys every proxied connection; new ones are accepted. */
+  cut(): void {
+    for (const [a, b] of this.#pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    this.#pairs.clear();
+  }
+
+  /** Drops bytes instead of forwarding them: both ways, or only `up` (to the server) or `down`. */
+  blackhole(on: boolean, direction: 'both' | 'up' | 'down' = 'both'): void {
+    if (direction !== 'down') this.#blackholed.up = on;
+    if (direction !== 'up') this.#blackholed.down = on;
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
