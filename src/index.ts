@@ -17,6 +17,7 @@ export {
 } from './client/errors.js';
 export type { LeaseLostInfo } from './client/lease.js';
 export { Lease } from './client/lease.js';
+export type { ServerAddress } from './client/transport.js';
 export type { FeatureInfo, HolderInfo, ServerStatus } from './client/views.js';
 export { CONNECTION_FATAL, ErrorCode, isErrorCode, RETRYABLE, ReclaimReason } from './protocol/codes.js';
 export type { ErrorDetails, LeaseholdErrorOptions } from './protocol/errors.js';

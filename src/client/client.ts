@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname, userInfo } from 'node:os';
-import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { ErrorCode } from '../protocol/codes.js';
 import { LeaseholdError } from '../protocol/errors.js';
 import {
@@ -59,6 +59,11 @@ export interface ConnectOptions {
    * Default: 10% of the lease ttl.
    */
   safetyMarginMs?: number;
+  /**
+   * Opens the byte stream to a server; default TCP. For other transports (an SSH tunnel, an
+   * in-memory pair in tests) pass a function resolving to any Duplex.
+   */
+  transport?: (address: ServerAddress, timeoutMs: number) => Promise<Duplex>;
 }
 
 export interface CheckoutOptions {
@@ -120,6 +125,7 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
       token: options.token,
       display: options.display,
       safetyMarginMs: options.safetyMarginMs,
+      transport: options.transport ?? connectTcp,
     };
   }
 
@@ -144,6 +150,7 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     throw new ServerUnavailableError(`No Leasehold server could be reached (${causes.join('; ')}).`);
   }
 
+  /** Monotonic milliseconds (the global performance clock, read at each call so tests can fake it). */
   now(): number {
     return performance.now();
   }
@@ -246,7 +253,7 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
 
   async #open(): Promise<void> {
     const address = this.#servers[this.#serverIndex]!;
-    const socket = await connectTcp(address, this.#options.connectTimeoutMs);
+    const socket = await this.#options.transport(address, this.#options.connectTimeoutMs);
     const conn = new WireConnection(socket, {
       onPush: (push) => this.#onPush(push),
       onServerError: (err) => this.#emitError(err),
@@ -368,7 +375,8 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
       try {
         return await conn.request<R>(body, Math.max(1, deadline - this.now()));
       } catch (err) {
-        if (err instanceof ConnectionLostError && this.now() < deadline) continue;
+        if (isSessionGone(err) && conn === this.#conn) this.#sessionGone(conn);
+        if ((err instanceof ConnectionLostError || isSessionGone(err)) && this.now() < deadline) continue;
         throw err;
       }
     }
@@ -457,8 +465,9 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
             this.#lose(lease, lost.code, reasonForCode(lost.code), `The server reports ${lost.code}.`);
         }
       },
-      () => {
-        // Lost connection or a timeout: the deadline timer and the reconnect loop take it from here.
+      (err: unknown) => {
+        if (isSessionGone(err) && conn === this.#conn) this.#sessionGone(conn);
+        // Otherwise a lost connection or a timeout: the deadline timer and the reconnect loop take it from here.
       },
     );
   }
@@ -483,6 +492,13 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
       'expired',
       'No heartbeat was acknowledged within the lease ttl: the seat may be given to someone else.',
     );
+  }
+
+  /** The server no longer knows the session (it expired): its leases are gone; start over on a new connection. */
+  #sessionGone(conn: WireConnection): void {
+    this.#loseAll(ErrorCode.SessionNotFound, 'session_lost', 'The session expired on the server.');
+    this.#session = undefined;
+    conn.destroy();
   }
 
   #loseAll(code: string, reason: string, message: string): void {
@@ -523,6 +539,10 @@ const LEASE_GONE: ReadonlySet<string> = new Set([
   ErrorCode.LeaseRevoked,
   ErrorCode.LeaseNotFound,
 ]);
+
+function isSessionGone(err: unknown): boolean {
+  return err instanceof LeaseholdError && err.code === ErrorCode.SessionNotFound;
+}
 
 function reasonForCode(code: string): string {
   if (code === ErrorCode.LeaseExpired) return 'expired';

@@ -190,8 +190,12 @@ export class Daemon {
       );
     });
     engine.on('sessionEnded', ({ sessionId, reason }) => {
-      if (reason === 'expired')
-        logger.info({ session: sessionId }, 'session expired: no heartbeat within the lease ttl');
+      if (reason !== 'expired') return;
+      logger.info({ session: sessionId }, 'session expired: no heartbeat within the lease ttl');
+      // A connection still open for an expired session is stale: closing it sends the client
+      // through reconnect, where the failed resume tells it to start a new session.
+      const conn = links.get(sessionId);
+      if (conn instanceof ClientConnection) conn.close('session expired');
     });
     engine.on('seatsChanged', (e) => {
       logger.info(

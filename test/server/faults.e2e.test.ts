@@ -187,6 +187,32 @@ describe('heartbeats that stop arriving', () => {
   });
 });
 
+describe('a session that expires while its connection stays open', () => {
+  it('the SDK loses the lease, starts a new session when the network is back, and the old token stays dead', async () => {
+    const { address, daemon, waitForLog } = await startTestDaemon({
+      leaseTtl: '400ms',
+      heartbeatInterval: '100ms',
+    });
+    const proxy = await FaultProxy.start(address);
+    const a = await client(proxy.address, 'alice', { connectTimeoutMs: 500 });
+    const old = await a.checkout('cad');
+    const oldSession = a.sessionId;
+    const lost = new Promise<LeaseLostInfo>((resolve) => old.once('lost', resolve));
+    proxy.blackhole(true);
+    expect(await lost).toMatchObject({ code: 'LEASE_EXPIRED' });
+    await waitForLog((l) => l.msg.startsWith('session expired') && l.session === oldSession);
+    const reconnected = new Promise<{ resumed: boolean }>((resolve) => a.once('reconnected', resolve));
+    proxy.blackhole(false);
+    expect(await reconnected).toMatchObject({ resumed: false });
+    expect(a.sessionId).not.toBe(oldSession);
+    const fresh = await a.checkout('cad');
+    expect(fresh.fencingToken).toBeGreaterThan(old.fencingToken);
+    // The old lease never comes back (DESIGN §3.4): its release is a no-op, the seat stays with the new one.
+    await old.release();
+    expect(daemon.engine.listLeases().map((l) => l.id)).toEqual([fresh.id]);
+  });
+});
+
 describe('idle holders', () => {
   it('an idle holder is reclaimed at idle_timeout and told why; an active one keeps its seat', async () => {
     const { address } = await startTestDaemon({
