@@ -13,6 +13,10 @@ const L1 = '5f0c1e8a9d2b4c6e8f0a1b2c3d4e5f60';
 const L2 = '00112233445566778899aabbccddeeff';
 const S1 = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const T1 = '0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0';
+const L3 = '9a8b7c6d5e4f30211203f4e5d6c7b8a9';
+// Queue tickets (capability "queue").
+const Q1 = 'e3b0c44298fc1c149afbf4c8996fb924';
+const Q2 = '7d865e959b2466918c9863afca942d0f';
 
 const client = [
   [
@@ -89,6 +93,16 @@ const client = [
     { type: 'leases', id: 11, feature: 'cad', user: 'alice', host: 'ws-17' },
   ],
   ['bye', { type: 'bye', id: 12 }],
+  // Capability "queue".
+  [
+    'checkout: wait up to 10 minutes in the queue',
+    { type: 'checkout', id: 13, feature: 'cad', count: 1, key: 'k-4b1e07', wait_ms: 600000 },
+  ],
+  ['queue: every feature', { type: 'queue', id: 15 }],
+  ['queue: one feature', { type: 'queue', id: 16, feature: 'cad' }],
+  ['queue_cancel', { type: 'queue_cancel', id: 17, ticket: Q1 }],
+  // Capability "models".
+  ['leases: named seats only', { type: 'leases', id: 14, seat_type: 'named' }],
 ];
 
 const info = {
@@ -196,7 +210,7 @@ const server = [
       id: 3,
       code: 'NO_SEATS',
       message: "All 10 seats of feature 'cad' are in use. Wait for a free seat or ask an admin to free one.",
-      details: { feature: 'cad', seats: 10, inUse: 10, requested: 1 },
+      details: { feature: 'cad', seats: 10, in_use: 10, requested: 1 },
     },
   ],
   [
@@ -226,6 +240,201 @@ const server = [
     },
   ],
   ['draining', { type: 'draining', message: 'The server is shutting down.', grace_ms: 10000 }],
+  // Capabilities "queue" and "models".
+  [
+    'hello_ok: a server with the queue and models capabilities',
+    {
+      type: 'hello_ok',
+      id: 1,
+      version: 1,
+      server_name: 'leasehold',
+      server_version: '0.2.0',
+      session: S1,
+      resume_token: T1,
+      resumed: false,
+      heartbeat_interval_ms: 5000,
+      lease_ttl_ms: 15000,
+      max_frame_bytes: 65536,
+      capabilities: ['queue', 'models'],
+      leases: [],
+    },
+  ],
+  [
+    'checkout_queued',
+    {
+      type: 'checkout_queued',
+      id: 13,
+      ticket: Q1,
+      feature: 'cad',
+      count: 1,
+      position: 3,
+      wait_ms: 600000,
+      message:
+        "No seat of feature 'cad' is free for you now: you are number 3 in its queue and get the seat the " +
+        'moment one frees (waiting up to 600000 ms).',
+    },
+  ],
+  ['queue_position', { type: 'queue_position', ticket: Q1, feature: 'cad', position: 1 }],
+  [
+    'queue_granted',
+    {
+      type: 'queue_granted',
+      ticket: Q1,
+      lease: L2,
+      feature: 'cad',
+      count: 1,
+      fencing: 44,
+      ttl_ms: 15000,
+      idle_timeout_ms: 1800000,
+    },
+  ],
+  [
+    'queue_ended: the wait timed out',
+    {
+      type: 'queue_ended',
+      ticket: Q1,
+      feature: 'cad',
+      reason: 'timeout',
+      code: 'NO_SEATS',
+      message: "No seat of 'cad' freed within 600000 ms (position 1 of 2).",
+    },
+  ],
+  [
+    'queue_ok: two waiters, one of a group with priority',
+    {
+      type: 'queue_ok',
+      id: 15,
+      waiters: [
+        {
+          ticket: Q2,
+          feature: 'cad',
+          user: 'bob',
+          host: 'ws-21',
+          count: 1,
+          position: 1,
+          priority: 10,
+          group: 'design',
+          waited_ms: 12000,
+          wait_left_ms: 288000,
+        },
+        {
+          ticket: Q1,
+          feature: 'cad',
+          user: 'alice',
+          host: 'ws-17',
+          count: 1,
+          position: 2,
+          priority: 0,
+          waited_ms: 95000,
+          wait_left_ms: 505000,
+        },
+      ],
+    },
+  ],
+  ['queue_cancel_ok', { type: 'queue_cancel_ok', id: 17, cancelled: true }],
+  ['queue_cancel_ok: no longer waiting', { type: 'queue_cancel_ok', id: 17, cancelled: false }],
+  [
+    'revoked: idle-preempted',
+    {
+      type: 'revoked',
+      lease: L1,
+      feature: 'cad',
+      code: 'LEASE_REVOKED',
+      reason: 'idle-preempted',
+      message:
+        "Someone is waiting for 'cad' and this lease was the one idle longest: it was reclaimed for them.",
+    },
+  ],
+  [
+    'status_ok: named and concurrent seats, groups, a shared seat',
+    {
+      type: 'status_ok',
+      id: 9,
+      server: { name: 'leasehold', version: '0.2.0', uptime_ms: 3600000 },
+      features: [
+        {
+          name: 'cad',
+          model: 'mixed',
+          seats: 10,
+          in_use: 2,
+          free: 8,
+          queued: 0,
+          overdraft: 0,
+          named_seats: 2,
+          named_in_use: 1,
+          concurrent_seats: 8,
+          concurrent_in_use: 1,
+          groups: [
+            { name: 'design', in_use: 1, reserve: 2, max: 6 },
+            { name: 'ops', in_use: 0, reserve: 1 },
+          ],
+          leases: [
+            {
+              lease: L3,
+              feature: 'cad',
+              user: 'carol',
+              host: 'ws-30',
+              client_name: 'cad-app',
+              count: 1,
+              type: 'named',
+              age_ms: 7200000,
+              idle_ms: 30000,
+              heartbeat_age_ms: 2100,
+            },
+            {
+              lease: L1,
+              feature: 'cad',
+              user: 'alice',
+              host: 'ws-17',
+              display: ':0',
+              client_name: 'cad-app',
+              peer: '127.0.0.1:50312',
+              count: 1,
+              type: 'concurrent',
+              group: 'design',
+              age_ms: 61000,
+              idle_ms: 1200,
+              heartbeat_age_ms: 800,
+            },
+            {
+              lease: L2,
+              feature: 'cad',
+              user: 'alice',
+              host: 'ws-17',
+              display: ':1',
+              client_name: 'cad-app',
+              peer: '127.0.0.1:50377',
+              count: 1,
+              type: 'concurrent',
+              group: 'design',
+              shared: true,
+              age_ms: 4000,
+              idle_ms: 4000,
+              heartbeat_age_ms: 1500,
+            },
+          ],
+        },
+      ],
+    },
+  ],
+  [
+    'error: a group at its max',
+    {
+      type: 'error',
+      id: 13,
+      code: 'GROUP_MAX',
+      message: "Group 'design' may use at most 6 seats of 'cad' and uses 6. Wait, or ask an admin.",
+      details: {
+        feature: 'cad',
+        seats: 10,
+        in_use: 8,
+        requested: 1,
+        group: 'design',
+        max: 6,
+        group_in_use: 6,
+      },
+    },
+  ],
 ];
 
 function write(file, description, list) {

@@ -36,7 +36,7 @@ export function addCheckoutCommand(program: Command, io: CommandIO): void {
       .argument('<feature>', 'the feature to check out')
       .argument('<cmd...>', 'the command to run, after --')
       .option('-n, --count <n>', 'seats to check out', '1')
-      .option('-w, --wait <duration>', 'keep trying this long while no seat is free (e.g. 30s, 5m)')
+      .option('-w, --wait <duration>', 'wait this long in the queue while no seat is free (e.g. 30s, 5m)')
       .option('--user <user>', 'user name to hold the seats as (env LEASEHOLD_USER; default: the OS user)')
       .option('--host <host>', 'host name to hold the seats as (env LEASEHOLD_HOST; default: this host)')
       .addHelpText('after', '\nExample: leasehold checkout cad --count 2 -- cad-solver --batch job.cad'),
@@ -74,7 +74,12 @@ async function checkout(
     return exitCodeFor(err);
   }
   try {
-    lease = await client.checkout(feature, { count, wait });
+    lease = await client.checkout(feature, {
+      count,
+      wait,
+      onQueued: (position) =>
+        io.err(`leasehold: waiting for a seat of '${feature}': position ${position} in the queue\n`),
+    });
   } catch (err) {
     io.err(`leasehold: ${describeError(err)}\n`);
     await client.close();

@@ -8,7 +8,9 @@ import { addCheckConfigCommand } from './check-config.js';
 import { addCheckoutCommand } from './checkout.js';
 import { ExitCode } from './exit-codes.js';
 import type { CommandIO } from './io.js';
+import { addQueueCommand } from './queue.js';
 import { addServeCommand } from './serve.js';
+import { addSessionsCommand } from './sessions.js';
 import { addStatusCommand } from './status.js';
 import { VERSION } from './version.js';
 
@@ -26,6 +28,8 @@ export function buildProgram(io: CommandIO): Command {
   addServeCommand(program, io);
   addCheckConfigCommand(program, io);
   addStatusCommand(program, io);
+  addSessionsCommand(program, io);
+  addQueueCommand(program, io);
   addCheckoutCommand(program, io);
   program.addHelpText(
     'after',

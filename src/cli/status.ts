@@ -59,6 +59,13 @@ export function toJson(s: ServerStatus, nowWall: number): unknown {
       queued: f.queued,
       overdraft: f.overdraft,
       ...(f.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: f.idleTimeoutMs }),
+      ...(f.namedSeats === undefined
+        ? {}
+        : {
+            named: { seats: f.namedSeats, inUse: f.namedInUse ?? 0 },
+            concurrent: { seats: f.concurrentSeats ?? 0, inUse: f.concurrentInUse ?? 0 },
+          }),
+      ...(f.groups === undefined ? {} : { groups: f.groups }),
       leases: f.leases.map((l) => ({
         id: l.id,
         user: l.user,
@@ -68,6 +75,7 @@ export function toJson(s: ServerStatus, nowWall: number): unknown {
         ...(l.peer === undefined ? {} : { peer: l.peer }),
         count: l.count,
         type: l.type,
+        ...(l.group === undefined ? {} : { group: l.group }),
         since: new Date(nowWall - l.ageMs).toISOString(),
         idleMs: l.idleMs,
         heartbeatAgeMs: l.heartbeatAgeMs,
@@ -94,14 +102,36 @@ function toText(s: ServerStatus, nowWall: number): string {
   for (const f of s.features) {
     if (f.overdraft > 0)
       out.push('', `${f.name}: ${f.overdraft} seats over the licensed count (seats were lowered)`);
+    if (f.namedSeats) {
+      out.push(
+        '',
+        `${f.name}: named ${f.namedInUse ?? 0} of ${f.namedSeats} in use, concurrent ${f.concurrentInUse ?? 0} of ${f.concurrentSeats ?? 0}`,
+      );
+    }
+    if (f.groups && f.groups.length > 0) {
+      out.push('', `${f.name} by group:`);
+      out.push(
+        table(
+          ['GROUP', 'IN USE', 'RESERVE', 'MAX'],
+          f.groups.map((g) => [
+            g.name,
+            String(g.inUse),
+            g.reserve === undefined ? '-' : String(g.reserve),
+            g.max === undefined ? '-' : String(g.max),
+          ]),
+          '  ',
+        ),
+      );
+    }
     if (f.leases.length === 0) continue;
     out.push('', `${f.name}: ${f.inUse} of ${f.seats} seats in use`);
     out.push(
       table(
-        ['USER', 'HOST', 'COUNT', 'SINCE', 'IDLE', 'LEASE'],
+        ['USER', 'HOST', 'TYPE', 'COUNT', 'SINCE', 'IDLE', 'LEASE'],
         f.leases.map((l) => [
           l.user,
           l.host,
+          l.type,
           String(l.count),
           localTime(new Date(nowWall - l.ageMs)),
           shortDuration(l.idleMs),

@@ -8,18 +8,23 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname, userInfo } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { ErrorCode } from '../protocol/codes.js';
-import { LeaseholdError } from '../protocol/errors.js';
+import { ErrorCode, isErrorCode } from '../protocol/codes.js';
+import { errorFromCode, LeaseholdError } from '../protocol/errors.js';
 import {
+  Capability,
   type CheckinOk,
   type CheckoutOk,
+  type CheckoutQueued,
   type Draining,
   type HeartbeatOk,
   type Hello,
   type HelloOk,
   type LeasesOk,
+  MAX_WAIT_MS,
   PROTOCOL_VERSION,
   type PushMessage,
+  type QueueGranted,
+  type QueueOk,
   type ReplyMessage,
   type StatusOk,
 } from '../protocol/messages.js';
@@ -33,7 +38,14 @@ import {
 } from './errors.js';
 import { Lease, type LeaseOwner } from './lease.js';
 import { connectTcp, formatServerAddress, parseServerAddress, type ServerAddress } from './transport.js';
-import { type HolderInfo, type ServerStatus, toHolderInfo, toServerStatus } from './views.js';
+import {
+  type HolderInfo,
+  type QueueEntry,
+  type ServerStatus,
+  toHolderInfo,
+  toQueueEntry,
+  toServerStatus,
+} from './views.js';
 import { type RequestBody, WireConnection } from './wire-connection.js';
 
 export interface ConnectOptions {
@@ -74,12 +86,15 @@ export interface CheckoutOptions {
   signal?: AbortSignal;
   /** Idempotency key; default a fresh random one per call (PROTOCOL.md §6.2). */
   key?: string;
+  /** Called with the queue position when the checkout waits in the server's queue, and on each change. */
+  onQueued?: (position: number) => void;
 }
 
 export interface ClientEvents {
   disconnected: [err: Error | undefined];
   reconnected: [info: { resumed: boolean; server: string }];
   draining: [push: Draining];
+  queued: [info: { feature: string; ticket: string; position: number }];
   error: [err: Error];
 }
 
@@ -106,6 +121,16 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
   #reconnectTimer: NodeJS.Timeout | undefined;
   #reconnectAttempt = 0;
   #waiters: Array<{ resolve: (c: WireConnection) => void; reject: (e: Error) => void }> = [];
+  #capabilities: ReadonlySet<string> = new Set();
+  /** Checkouts waiting in a server queue, by ticket. */
+  readonly #queueWaits = new Map<
+    string,
+    {
+      granted: (push: QueueGranted) => void;
+      ended: (err: Error) => void;
+      position: (position: number) => void;
+    }
+  >();
 
   private constructor(options: ConnectOptions) {
     super();
@@ -181,27 +206,102 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     const { signal } = options;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
+      const remaining = Math.floor(deadline - this.now());
+      // PROTOCOL.md §6.2: a server with the queue keeps our place in line; others are polled.
+      const queue = remaining > 0 && this.#capabilities.has(Capability.Queue);
       try {
-        const pending = this.#call<CheckoutOk>({ type: 'checkout', feature, count, key });
+        const sentAt = this.now();
+        const body: RequestBody = {
+          type: 'checkout',
+          feature,
+          count,
+          key,
+          ...(queue ? { wait_ms: Math.min(remaining, MAX_WAIT_MS) } : {}),
+        };
+        const pending = this.#call<CheckoutOk | CheckoutQueued>(body);
         const reply = await abortable(pending, signal, (late) => {
-          // Granted after the caller gave up: give it back (the key makes this exact).
-          late.then((r) => this.#checkinQuietly(r.lease, r.fencing)).catch(() => {});
+          // Granted (or queued) after the caller gave up: give it back (the key makes this exact).
+          late
+            .then((r) => {
+              if (r.type === 'checkout_ok') this.#checkinQuietly(r.lease, r.fencing);
+              else this.#cancelQuietly(r.ticket);
+            })
+            .catch(() => {});
         });
-        return this.#adopt(reply);
+        if (reply.type === 'checkout_ok') {
+          this.#extendValidity(sentAt);
+          return this.#adopt(reply);
+        }
+        return await this.#awaitQueueGrant(reply, options, deadline);
       } catch (err) {
-        const remaining = deadline - this.now();
-        if (
-          err instanceof LeaseholdError &&
-          err.retryable &&
-          err.code !== ErrorCode.Internal &&
-          remaining > 0
-        ) {
-          await sleep(Math.min(remaining, RETRY_WAIT_MAX_MS, 100 * 2 ** Math.min(attempt, 4)), signal);
+        const left = deadline - this.now();
+        // The connection dropped while we waited in the queue: the server let our place go; ask again.
+        if (err instanceof ConnectionLostError && left > 0) continue;
+        if (err instanceof LeaseholdError && err.retryable && err.code !== ErrorCode.Internal && left > 0) {
+          await sleep(Math.min(left, RETRY_WAIT_MAX_MS, 100 * 2 ** Math.min(attempt, 4)), signal);
           continue;
         }
         throw err;
       }
     }
+  }
+
+  /** Waits in the server's queue for the grant push (PROTOCOL.md §7.9). */
+  #awaitQueueGrant(queued: CheckoutQueued, options: CheckoutOptions, deadline: number): Promise<Lease> {
+    const { signal } = options;
+    options.onQueued?.(queued.position);
+    this.emit('queued', { feature: queued.feature, ticket: queued.ticket, position: queued.position });
+    return new Promise<Lease>((resolve, reject) => {
+      const finish = () => {
+        this.#queueWaits.delete(queued.ticket);
+        signal?.removeEventListener('abort', onAbort);
+        clearTimeout(guard);
+      };
+      const onAbort = () => {
+        finish();
+        this.#cancelQuietly(queued.ticket);
+        reject(new AbortedError(undefined, { cause: signal?.reason }));
+      };
+      // The server ends the wait at its deadline; this guard only covers a queue_ended that never comes.
+      const guard = setTimeout(
+        () => {
+          finish();
+          this.#cancelQuietly(queued.ticket);
+          reject(
+            new LeaseholdError(ErrorCode.NoSeats, `No seat of '${queued.feature}' was granted in time.`),
+          );
+        },
+        Math.max(0, deadline - this.now()) + 5000,
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queueWaits.set(queued.ticket, {
+        granted: (push) => {
+          finish();
+          resolve(
+            this.#adopt({
+              type: 'checkout_ok',
+              id: 0,
+              lease: push.lease,
+              feature: push.feature,
+              count: push.count,
+              fencing: push.fencing,
+              ttl_ms: push.ttl_ms,
+            }),
+          );
+        },
+        ended: (err) => {
+          finish();
+          reject(err);
+        },
+        position: (position) => options.onQueued?.(position),
+      });
+    });
+  }
+
+  #cancelQuietly(ticket: string): void {
+    const conn = this.#conn;
+    if (!conn || this.#state !== 'connected') return;
+    conn.request({ type: 'queue_cancel', ticket }, this.#options.requestTimeoutMs).catch(() => {});
   }
 
   /** Reports user activity for every lease of this client. */
@@ -217,9 +317,26 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     return toServerStatus(reply);
   }
 
-  async listLeases(filter: { feature?: string; user?: string; host?: string } = {}): Promise<HolderInfo[]> {
-    const reply = await this.#call<LeasesOk>({ type: 'leases', ...filter });
-    return reply.leases.map(toHolderInfo);
+  async listLeases(
+    filter: { feature?: string; user?: string; host?: string; type?: 'named' | 'concurrent' } = {},
+  ): Promise<HolderInfo[]> {
+    const { type, ...rest } = filter;
+    const serverFilters = type !== undefined && this.#capabilities.has(Capability.Models);
+    const reply = await this.#call<LeasesOk>({
+      type: 'leases',
+      ...rest,
+      ...(serverFilters ? { seat_type: type } : {}),
+    });
+    const leases = reply.leases.map(toHolderInfo);
+    return type === undefined || serverFilters ? leases : leases.filter((l) => l.type === type);
+  }
+
+  /** Who waits for seats, in queue order (all features, or one). */
+  async queue(feature?: string): Promise<QueueEntry[]> {
+    const reply = await this.#call<QueueOk>(
+      feature === undefined ? { type: 'queue' } : { type: 'queue', feature },
+    );
+    return reply.waiters.map(toQueueEntry);
   }
 
   /** Ends the session: with `release` (the default) every lease is checked in first. */
@@ -308,6 +425,7 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     this.#session = { id: reply.session, token: reply.resume_token };
     this.#heartbeatIntervalMs = reply.heartbeat_interval_ms;
     this.#leaseTtlMs = reply.lease_ttl_ms;
+    this.#capabilities = new Set(reply.capabilities);
     this.#extendValidity(sentAt);
     // Leases this side gave up but the server still holds: give them back. (A lease the server
     // lists that this side never heard of is the grant of a checkout whose reply was lost; its
@@ -330,6 +448,9 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     if (conn !== this.#conn || this.#state === 'closed') return;
     this.#conn = undefined;
     this.#state = 'reconnecting';
+    // The server drops a disconnected session's queue entries: each waiting checkout asks again.
+    for (const wait of [...this.#queueWaits.values()])
+      wait.ended(new ConnectionLostError('Connection lost while queued.'));
     if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
     this.#heartbeatTimer = undefined;
     this.emit('disconnected', undefined);
@@ -363,6 +484,7 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.reject(new ClientClosedError());
+    for (const wait of [...this.#queueWaits.values()]) wait.ended(new ClientClosedError());
   }
 
   // ---- requests ----
@@ -526,6 +648,19 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
       case 'draining':
         this.emit('draining', push);
         return;
+      case 'queue_position':
+        this.#queueWaits.get(push.ticket)?.position(push.position);
+        return;
+      case 'queue_granted': {
+        const wait = this.#queueWaits.get(push.ticket);
+        if (wait) wait.granted(push);
+        // Nobody waits for it any more (aborted meanwhile): give it back.
+        else this.#checkinQuietly(push.lease, push.fencing);
+        return;
+      }
+      case 'queue_ended':
+        this.#queueWaits.get(push.ticket)?.ended(errorForCode(push.code, push.message));
+        return;
     }
   }
 
@@ -539,6 +674,12 @@ const LEASE_GONE: ReadonlySet<string> = new Set([
   ErrorCode.LeaseRevoked,
   ErrorCode.LeaseNotFound,
 ]);
+
+function errorForCode(code: string, message: string): Error {
+  return isErrorCode(code)
+    ? errorFromCode(code, message)
+    : new LeaseholdError(ErrorCode.Internal, `${message} (${code})`);
+}
 
 function isSessionGone(err: unknown): boolean {
   return err instanceof LeaseholdError && err.code === ErrorCode.SessionNotFound;

@@ -1,5 +1,5 @@
 /** Wire replies (snake_case) → the SDK's camelCase views (DESIGN §5 `status --json` shape). */
-import type { FeatureStatusWire, LeaseInfo, StatusOk } from '../protocol/messages.js';
+import type { FeatureStatusWire, LeaseInfo, StatusOk, WaiterInfo } from '../protocol/messages.js';
 
 export interface HolderInfo {
   id: string;
@@ -11,6 +11,9 @@ export interface HolderInfo {
   peer?: string;
   count: number;
   type: 'concurrent' | 'named';
+  group?: string;
+  /** Shares a seat with another lease of the same user (named seats, dedupe). */
+  shared?: boolean;
   ageMs: number;
   idleMs: number;
   heartbeatAgeMs: number;
@@ -25,7 +28,41 @@ export interface FeatureInfo {
   queued: number;
   overdraft: number;
   idleTimeoutMs?: number;
+  namedSeats?: number;
+  namedInUse?: number;
+  concurrentSeats?: number;
+  concurrentInUse?: number;
+  groups?: { name: string; inUse: number; reserve?: number; max?: number }[];
   leases: HolderInfo[];
+}
+
+export interface QueueEntry {
+  ticket: string;
+  feature: string;
+  user: string;
+  host: string;
+  count: number;
+  position: number;
+  priority: number;
+  group?: string;
+  waitedMs: number;
+  waitLeftMs: number;
+}
+
+export function toQueueEntry(w: WaiterInfo): QueueEntry {
+  const out: QueueEntry = {
+    ticket: w.ticket,
+    feature: w.feature,
+    user: w.user,
+    host: w.host,
+    count: w.count,
+    position: w.position,
+    priority: w.priority,
+    waitedMs: w.waited_ms,
+    waitLeftMs: w.wait_left_ms,
+  };
+  if (w.group !== undefined) out.group = w.group;
+  return out;
 }
 
 export interface ServerStatus {
@@ -48,6 +85,8 @@ export function toHolderInfo(l: LeaseInfo): HolderInfo {
   };
   if (l.display !== undefined) out.display = l.display;
   if (l.peer !== undefined) out.peer = l.peer;
+  if (l.group !== undefined) out.group = l.group;
+  if (l.shared) out.shared = true;
   return out;
 }
 
@@ -63,6 +102,18 @@ export function toFeatureInfo(f: FeatureStatusWire): FeatureInfo {
     leases: f.leases.map(toHolderInfo),
   };
   if (f.idle_timeout_ms !== undefined) out.idleTimeoutMs = f.idle_timeout_ms;
+  if (f.named_seats !== undefined) out.namedSeats = f.named_seats;
+  if (f.named_in_use !== undefined) out.namedInUse = f.named_in_use;
+  if (f.concurrent_seats !== undefined) out.concurrentSeats = f.concurrent_seats;
+  if (f.concurrent_in_use !== undefined) out.concurrentInUse = f.concurrent_in_use;
+  if (f.groups !== undefined) {
+    out.groups = f.groups.map((g) => ({
+      name: g.name,
+      inUse: g.in_use,
+      ...(g.reserve === undefined ? {} : { reserve: g.reserve }),
+      ...(g.max === undefined ? {} : { max: g.max }),
+    }));
+  }
   return out;
 }
 

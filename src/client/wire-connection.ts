@@ -8,7 +8,13 @@ import { decodeServerPayload, encodeMessage } from '../protocol/codec.js';
 import { isErrorCode } from '../protocol/codes.js';
 import { errorFromCode, LeaseholdError } from '../protocol/errors.js';
 import { FrameDecoder, MAX_MAX_FRAME_BYTES } from '../protocol/frame.js';
-import type { ClientMessage, PushMessage, ReplyMessage, ServerMessage } from '../protocol/messages.js';
+import {
+  type ClientMessage,
+  isPush,
+  type PushMessage,
+  type ReplyMessage,
+  type ServerMessage,
+} from '../protocol/messages.js';
 import { ConnectionLostError, ProtocolViolationError, RequestTimeoutError } from './errors.js';
 
 type Pending = {
@@ -95,7 +101,7 @@ export class WireConnection {
       if (!(err instanceof LeaseholdError && err.code === 'UNKNOWN_TYPE')) this.#violation(err);
       return;
     }
-    if (message.type === 'revoked' || message.type === 'draining') {
+    if (isPush(message)) {
       this.events.onPush(message);
       return;
     }

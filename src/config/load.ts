@@ -6,7 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import type { FeatureConfig } from '../engine/types.js';
+import { LeaseEngine } from '../engine/engine.js';
+import type { FeatureConfig, GroupRule } from '../engine/types.js';
+import { LeaseholdError } from '../protocol/errors.js';
+import { type DirectoryConfig, isGroupName, isUserName, readDirectory } from './directory.js';
 import { ConfigError } from './errors.js';
 import { ConfigReader } from './reader.js';
 import type { Config, ServerConfig } from './types.js';
@@ -53,11 +56,17 @@ export function parseConfig(text: string, source = '<inline>', baseDir = process
     throw new ConfigError(source, [`${where}not valid TOML: ${first}`], { cause: err });
   }
   const r = new ConfigReader(doc);
-  r.allowOnly(['server', 'features']);
+  r.allowOnly(['server', 'features', 'users', 'groups']);
   const server = readServer(r.child('server') ?? new ConfigReader({}, 'server', r.problems), baseDir);
-  const features = readFeatures(r);
+  const directory = readDirectory(r);
+  const features = readFeatures(r, directory);
   if (r.problems.length > 0) throw new ConfigError(source, r.problems);
-  return { source, server, features };
+  const config: Config = { source, server, features, directory };
+  // The engine's own rules (user caps, named capacity, reserves against the pool) are config
+  // errors too: build one to find out, as the daemon would at start.
+  const problem = engineProblem(config);
+  if (problem) throw new ConfigError(source, [problem]);
+  return config;
 }
 
 function readServer(r: ConfigReader, baseDir: string): ServerConfig {
@@ -100,9 +109,26 @@ function readServer(r: ConfigReader, baseDir: string): ServerConfig {
   return server;
 }
 
-function readFeatures(top: ConfigReader): FeatureConfig[] {
+const FEATURE_KEYS = [
+  'seats',
+  'model',
+  'idle_timeout',
+  'named_users',
+  'open',
+  'max_users',
+  'users_per_seat',
+  'dedupe',
+  'include',
+  'exclude',
+  'groups',
+  'reclaim_idle_when_queued',
+] as const;
+const DEDUPE = ['none', 'user', 'user-host'] as const;
+
+function readFeatures(top: ConfigReader, directory: DirectoryConfig): FeatureConfig[] {
   const r = top.child('features');
   if (!r) return [];
+  const groupNames = new Set(directory.groups.map((g) => g.name));
   const out: FeatureConfig[] = [];
   for (const name of r.keys()) {
     if (!FEATURE_NAME.test(name)) {
@@ -114,12 +140,96 @@ function readFeatures(top: ConfigReader): FeatureConfig[] {
     }
     const f = r.child(name);
     if (!f) continue;
-    f.allowOnly(['seats', 'model', 'idle_timeout']);
+    f.allowOnly(FEATURE_KEYS);
     const seats = f.requiredInteger('seats', 1, 1_000_000) ?? 1;
     const model = f.oneOf('model', 'concurrent', MODELS);
-    if (model !== 'concurrent') f.problem('model', `"${model}" is not supported yet; use "concurrent"`);
+    const feature: Mutable<FeatureConfig> = { name, seats, model };
     const idle = f.optionalDuration('idle_timeout', 1000);
-    out.push(idle === undefined ? { name, seats, model } : { name, seats, model, idleTimeoutMs: idle });
+    if (idle !== undefined) feature.idleTimeoutMs = idle;
+    const named = f.stringList('named_users', isUserName, 'user names');
+    if (named.length > 0) {
+      if (model === 'concurrent') f.problem('named_users', 'needs model = "named" or "mixed"');
+      if (named.length > seats) {
+        f.problem('named_users', `assigns ${named.length} named seats but the feature has only ${seats}`);
+      }
+      feature.namedUsers = named;
+    }
+    const open = f.optionalBoolean('open');
+    if (open !== undefined) feature.open = open;
+    const maxUsers = f.has('max_users') ? f.requiredInteger('max_users', 1, 10_000_000) : undefined;
+    const perSeat = f.optionalPositive('users_per_seat');
+    if (maxUsers !== undefined && perSeat !== undefined) {
+      f.problem('users_per_seat', 'give max_users or users_per_seat, not both');
+    }
+    if ((maxUsers !== undefined || perSeat !== undefined) && open === true) {
+      f.problem('open', 'a cap on enabled users (max_users, users_per_seat) needs open = false');
+    }
+    if (maxUsers !== undefined) feature.maxUsers = maxUsers;
+    if (perSeat !== undefined) feature.usersPerSeat = perSeat;
+    const dedupe = f.oneOf('dedupe', 'none', DEDUPE);
+    if (dedupe !== 'none') feature.dedupe = dedupe;
+    for (const which of ['include', 'exclude'] as const) {
+      const list = f.child(which);
+      if (!list) continue;
+      list.allowOnly(['users', 'hosts', 'groups']);
+      const groups = list.stringList('groups', isGroupName, 'group names');
+      for (const g of groups) {
+        if (!groupNames.has(g)) list.problem('groups', `names group "${g}", which no [groups.${g}] defines`);
+      }
+      feature[which] = {
+        users: list.stringList('users', isUserName, 'user names'),
+        hosts: list.stringList('hosts', isUserName, 'host names'),
+        groups,
+      };
+    }
+    const rules = f.child('groups');
+    if (rules) {
+      const groupRules: GroupRule[] = [];
+      for (const group of rules.keys()) {
+        if (!groupNames.has(group)) {
+          rules.problem(group, `no [groups.${group}] defines this group`);
+          continue;
+        }
+        const g = rules.child(group);
+        if (!g) continue;
+        g.allowOnly(['reserve', 'max']);
+        const reserve = g.has('reserve') ? g.requiredInteger('reserve', 0, seats) : undefined;
+        const max = g.has('max') ? g.requiredInteger('max', 0, seats) : undefined;
+        if (reserve !== undefined && max !== undefined && max < reserve) {
+          g.problem('max', `must be at least the reserve (${reserve}), got ${max}`);
+        }
+        groupRules.push({
+          group,
+          ...(reserve === undefined ? {} : { reserve }),
+          ...(max === undefined ? {} : { max }),
+        });
+      }
+      const reserved = groupRules.reduce((sum, g) => sum + (g.reserve ?? 0), 0);
+      if (reserved > seats - named.length) {
+        f.problem('groups', `reserves ${reserved} seats but only ${seats - named.length} are not named`);
+      }
+      if (groupRules.length > 0) feature.groupRules = groupRules;
+    }
+    const preempt = f.optionalDuration('reclaim_idle_when_queued', 1000);
+    if (preempt !== undefined) feature.reclaimIdleWhenQueuedMs = preempt;
+    out.push(feature);
   }
   return out;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function engineProblem(config: Config): string | undefined {
+  try {
+    new LeaseEngine({
+      clock: { now: () => 0 },
+      leaseTtlMs: config.server.leaseTtlMs,
+      features: config.features,
+      directory: config.directory,
+    });
+    return undefined;
+  } catch (err) {
+    if (err instanceof LeaseholdError) return `features: ${err.message}`;
+    throw err;
+  }
 }

@@ -85,6 +85,59 @@ export class ConfigReader {
     return value as T;
   }
 
+  boolean(key: string, fallback: boolean): boolean {
+    const value = this.get(key);
+    if (value === undefined) return fallback;
+    if (typeof value !== 'boolean') {
+      this.problem(key, `must be true or false, got ${show(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  optionalBoolean(key: string): boolean | undefined {
+    return this.get(key) === undefined ? undefined : this.boolean(key, false);
+  }
+
+  /** A list of strings each passing `valid` (described as `what` in the message); [] when absent. */
+  stringList(key: string, valid: (s: string) => boolean, what: string): string[] {
+    const value = this.get(key);
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+      this.problem(key, `must be a list of ${what}, got ${show(value)}`);
+      return [];
+    }
+    const out: string[] = [];
+    for (const item of value) {
+      if (typeof item !== 'string' || !valid(item)) {
+        this.problem(key, `must be a list of ${what}; ${show(item)} is not one`);
+        continue;
+      }
+      if (out.includes(item)) {
+        this.problem(key, `lists ${show(item)} twice`);
+        continue;
+      }
+      out.push(item);
+    }
+    return out;
+  }
+
+  /** A positive number (not necessarily whole), or undefined when absent. */
+  optionalPositive(key: string): number | undefined {
+    const value = this.get(key);
+    if (value === undefined) return undefined;
+    const n = typeof value === 'bigint' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
+      this.problem(key, `must be a number > 0, got ${show(value)}`);
+      return undefined;
+    }
+    return n;
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
   integer(key: string, fallback: number, min: number, max: number): number {
     return this.get(key) === undefined ? fallback : (this.requiredInteger(key, min, max) ?? fallback);
   }

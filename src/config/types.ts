@@ -1,4 +1,5 @@
 import type { FeatureConfig } from '../engine/types.js';
+import type { DirectoryConfig } from './directory.js';
 
 /** A host and port to listen on or connect to. */
 export interface Endpoint {
@@ -14,6 +15,8 @@ export interface Config {
   source: string;
   server: ServerConfig;
   features: FeatureConfig[];
+  /** [users.*] and [groups.*]. */
+  directory: DirectoryConfig;
 }
 
 export interface ServerConfig {

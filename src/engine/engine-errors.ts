@@ -2,10 +2,11 @@
  * The errors the engine throws, with their messages in one place so a denial reads the same
  * wherever it is reported (DESIGN §2 "denial": a stable code and a human message).
  */
-import { ReclaimReason } from '../protocol/codes.js';
+import { ErrorCode, ReclaimReason } from '../protocol/codes.js';
 import {
   CountExceedsSeatsError,
   DrainingError,
+  GroupMaxError,
   InvalidRequestError,
   KeyConflictError,
   LeaseExpiredError,
@@ -14,11 +15,20 @@ import {
   LeaseRevokedError,
   LimitExceededError,
   NoSeatsError,
+  NotAssignedError,
+  SeatsReservedError,
   SessionNotFoundError,
   UnknownFeatureError,
+  UserCapError,
+  UserExcludedError,
+  UserNotEnabledError,
 } from '../protocol/errors.js';
+import type { AccessMatch } from './access.js';
+import { capBasis } from './feature-config-check.js';
 import type { FeaturePool } from './feature-pool.js';
 import type { KeyedGrant } from './request-keys.js';
+import { QueueLeftReason } from './types.js';
+import type { WaiterRecord } from './wait-queue.js';
 
 function poolDetails(pool: FeaturePool, requested: number) {
   return { feature: pool.name, seats: pool.seats, in_use: pool.inUse, requested };
@@ -34,34 +44,171 @@ export function unknownFeature(feature: string, requested?: number): UnknownFeat
 }
 
 export function countExceedsSeats(pool: FeaturePool, count: number): CountExceedsSeatsError {
+  const capacity = pool.concurrentCapacity;
+  if (capacity === pool.seats) {
+    return new CountExceedsSeatsError(
+      `Feature '${pool.name}' has ${pool.seats} ${seatWord(pool.seats)}; a checkout of ${count} can never be granted.`,
+      { details: poolDetails(pool, count) },
+    );
+  }
   return new CountExceedsSeatsError(
-    `Feature '${pool.name}' has ${pool.seats} ${seatWord(pool.seats)}; a checkout of ${count} can never be granted.`,
-    { details: poolDetails(pool, count) },
+    `Feature '${pool.name}' has ${capacity} shared ${seatWord(capacity)} (${pool.seats} minus ` +
+      `${pool.seats - capacity} named); a checkout of ${count} from the shared pool can never be granted.`,
+    { details: { ...poolDetails(pool, count), concurrent_seats: capacity } },
   );
 }
 
-/** DESIGN §2's NO_SEATS message, with variants for a partial fit and for an overdraft. */
+/** A named seat is one seat: an assigned user of a `named` feature asked for more. */
+export function namedCountExceeds(pool: FeaturePool, user: string, count: number): CountExceedsSeatsError {
+  return new CountExceedsSeatsError(
+    `Feature '${pool.name}' has only named seats and a named seat is one seat; user '${user}' ` +
+      `asked for ${count}. Check out 1.`,
+    { details: { ...poolDetails(pool, count), user } },
+  );
+}
+
+export function notAssigned(pool: FeaturePool, user: string, count: number): NotAssignedError {
+  return new NotAssignedError(
+    `Feature '${pool.name}' has only named seats and none is assigned to user '${user}'. ` +
+      'Ask an admin to assign one.',
+    { details: { ...poolDetails(pool, count), user } },
+  );
+}
+
+export function userDisabled(pool: FeaturePool, user: string, count: number): UserNotEnabledError {
+  return new UserNotEnabledError(
+    `User '${user}' is not enabled for feature '${pool.name}': the user is disabled. ` +
+      'Ask an admin to enable them.',
+    { details: { ...poolDetails(pool, count), user } },
+  );
+}
+
+export function userNotInDirectory(pool: FeaturePool, user: string, count: number): UserNotEnabledError {
+  return new UserNotEnabledError(
+    `User '${user}' is not enabled for feature '${pool.name}'. Ask an admin to add and enable them.`,
+    { details: { ...poolDetails(pool, count), user } },
+  );
+}
+
+export function excluded(
+  pool: FeaturePool,
+  user: string,
+  host: string,
+  count: number,
+  match: AccessMatch,
+): UserExcludedError {
+  return new UserExcludedError(
+    `User '${user}' on host '${host}' is excluded from feature '${pool.name}' ` +
+      `(the exclude list names ${match.kind} '${match.name}'). Ask an admin if this is wrong.`,
+    { details: { ...poolDetails(pool, count), user, host, list: 'exclude', [match.kind]: match.name } },
+  );
+}
+
+export function notIncluded(pool: FeaturePool, user: string, host: string, count: number): UserExcludedError {
+  return new UserExcludedError(
+    `User '${user}' on host '${host}' is not on the include list of feature '${pool.name}'. ` +
+      'Ask an admin to include them.',
+    { details: { ...poolDetails(pool, count), user, host, list: 'include' } },
+  );
+}
+
+export function groupMax(pool: FeaturePool, group: string, max: number, count: number): GroupMaxError {
+  const usage = pool.usageOf(group);
+  const details = { ...poolDetails(pool, count), group, max, group_in_use: usage };
+  if (count > max) {
+    return new GroupMaxError(
+      `Group '${group}' may use at most ${max} ${seatWord(max)} of '${pool.name}'; ` +
+        `a checkout of ${count} can never be granted.`,
+      { details },
+    );
+  }
+  return new GroupMaxError(
+    `Group '${group}' may use at most ${max} ${seatWord(max)} of '${pool.name}' and uses ${usage}. ` +
+      'Wait, or ask an admin.',
+    { details },
+  );
+}
+
+/** The group has room, but an earlier waiter of the group waits for it: FIFO within the group. */
+export function groupQueued(pool: FeaturePool, group: string, count: number, ahead: number): GroupMaxError {
+  return new GroupMaxError(
+    `An earlier checkout of group '${group}' waits for the group's share of '${pool.name}' ` +
+      `(queue position ${ahead + 1}). Wait, or ask an admin.`,
+    { details: { ...poolDetails(pool, count), group, queue_position: ahead + 1 } },
+  );
+}
+
+function andList(items: readonly string[]): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+export function seatsReserved(
+  pool: FeaturePool,
+  count: number,
+  reserved: ReadonlyMap<string, number>,
+): SeatsReservedError {
+  const groups = [...reserved].map(([group, seats]) => `'${group}' (${seats})`);
+  return new SeatsReservedError(
+    `The free seats of '${pool.name}' are reserved for ${groups.length === 1 ? 'group' : 'groups'} ` +
+      `${andList(groups)}. Wait for a free seat or ask an admin.`,
+    {
+      details: {
+        ...poolDetails(pool, count),
+        free: pool.concurrentCapacity - pool.concurrentInUse,
+        reserved: Object.fromEntries(reserved),
+      },
+    },
+  );
+}
+
+/**
+ * DESIGN §2's NO_SEATS message, with variants for a partial fit and for an overdraft. For a feature
+ * with named seats the numbers are those of the shared (concurrent) pool.
+ */
 export function noSeats(pool: FeaturePool, count: number): NoSeatsError {
-  const { name, seats, inUse } = pool;
+  const { name } = pool;
+  const seats = pool.concurrentCapacity;
+  const inUse = pool.concurrentInUse;
+  const shared = seats === pool.seats && pool.namedInUse === 0 ? '' : 'shared ';
   let message: string;
   if (inUse > seats) {
     message =
-      `Feature '${name}' was lowered to ${seats} ${seatWord(seats)} while ${inUse} were in use; ` +
+      `Feature '${name}' was lowered to ${seats} ${shared}${seatWord(seats)} while ${inUse} were in use; ` +
       `no seat is granted until fewer than ${seats} are in use. ` +
       'Wait for a free seat or ask an admin to free one.';
   } else if (inUse === seats) {
     const taken =
       seats === 1
-        ? `The only seat of feature '${name}' is in use.`
-        : `All ${seats} seats of feature '${name}' are in use.`;
+        ? `The only ${shared}seat of feature '${name}' is in use.`
+        : `All ${seats} ${shared}seats of feature '${name}' are in use.`;
     message = `${taken} Wait for a free seat or ask an admin to free one.`;
   } else {
     const free = seats - inUse;
     message =
-      `Only ${free} of ${seats} seats of feature '${name}' ${free === 1 ? 'is' : 'are'} free ` +
+      `Only ${free} of ${seats} ${shared}seats of feature '${name}' ${free === 1 ? 'is' : 'are'} free ` +
       `and the checkout asks for ${count}. Wait for free seats or ask an admin to free some.`;
   }
-  return new NoSeatsError(message, { details: poolDetails(pool, count) });
+  const details =
+    shared === '' ? poolDetails(pool, count) : { ...poolDetails(pool, count), concurrent_seats: seats };
+  return new NoSeatsError(message, { details });
+}
+
+/** Seats are free, but earlier waiters wait for them: the queue is not overtaken (issue 4 §6). */
+export function queuedAhead(pool: FeaturePool, count: number, ahead: number): NoSeatsError {
+  const free = Math.max(0, pool.concurrentCapacity - pool.concurrentInUse);
+  return new NoSeatsError(
+    `${free} ${seatWord(free)} of feature '${pool.name}' ${free === 1 ? 'is' : 'are'} free but held for ` +
+      `earlier checkouts in the queue. Wait for a free seat (queue position ${ahead + 1}) or ask an admin to free one.`,
+    { details: { ...poolDetails(pool, count), queue_position: ahead + 1 } },
+  );
+}
+
+export function userCapReached(pool: FeaturePool, cap: number, count: number): UserCapError {
+  return new UserCapError(
+    `Feature '${pool.name}' allows ${cap} enabled users${capBasis(pool)} and has ${count}. Disable a user first.`,
+    { details: { feature: pool.name, cap, users: count } },
+  );
 }
 
 export function draining(pool: FeaturePool, count: number): DrainingError {
@@ -128,6 +275,12 @@ export function leaseReclaimed(leaseId: string, reason: ReclaimReason): Leasehol
         `Lease '${leaseId}' was reclaimed: its feature was removed from the configuration.`,
         { details },
       );
+    case ReclaimReason.IdlePreempted:
+      return new LeaseRevokedError(
+        `Lease '${leaseId}' was reclaimed for a waiting checkout: its holder was idle the longest, ` +
+          "past the feature's reclaim_idle_when_queued.",
+        { details },
+      );
     default:
       return reason satisfies never;
   }
@@ -156,4 +309,73 @@ export function keyUsedForEndedLease(key: string, leaseId: string): KeyConflictE
       details: { key, lease: leaseId },
     },
   );
+}
+
+export function keyUsedForWaitingCheckout(key: string, waiter: WaiterRecord): KeyConflictError {
+  return new KeyConflictError(
+    `Request key '${key}' is already used for a checkout of ${waiter.count} ${seatWord(waiter.count)} ` +
+      `of feature '${waiter.pool.name}', which waits in the queue (ticket '${waiter.ticket}').`,
+    { details: { key, ticket: waiter.ticket, feature: waiter.pool.name, count: waiter.count } },
+  );
+}
+
+export function invalidWait(waitMs: unknown): InvalidRequestError {
+  return new InvalidRequestError(
+    `A checkout's waitMs must be an integer of milliseconds of at least 0; got ${String(waitMs)}.`,
+    { details: { field: 'waitMs' } },
+  );
+}
+
+/** The code and message of a `queueLeft` event: what the waiter was waiting out, and why it stopped. */
+export function queueLeftNotice(
+  waiter: WaiterRecord,
+  reason: QueueLeftReason,
+  position: number,
+  size: number,
+): { code: ErrorCode; message: string } {
+  const feature = waiter.pool.name;
+  const where = `position ${position} of ${size}`;
+  const wanted = `${waiter.count} ${seatWord(waiter.count)} of '${feature}'`;
+  const denial = waiter.denial;
+  switch (reason) {
+    case QueueLeftReason.Timeout: {
+      const waited = `${waiter.waitMs} ms`;
+      switch (denial.code) {
+        case ErrorCode.NoSeats: {
+          const what = waiter.count === 1 ? 'No seat' : `Not ${waiter.count} seats`;
+          return { code: denial.code, message: `${what} of '${feature}' freed within ${waited} (${where}).` };
+        }
+        case ErrorCode.SeatsReserved:
+          return {
+            code: denial.code,
+            message: `The free seats of '${feature}' stayed reserved for other groups for ${waited} (${where}).`,
+          };
+        case ErrorCode.GroupMax: {
+          const group = String(denial.details?.group ?? '?');
+          return {
+            code: denial.code,
+            message: `Group '${group}' did not get ${wanted} within its share in ${waited} (${where}).`,
+          };
+        }
+        default:
+          return { code: denial.code, message: `${denial.message} (waited ${waited}, ${where})` };
+      }
+    }
+    case QueueLeftReason.Cancelled:
+      return { code: denial.code, message: `The wait for ${wanted} was cancelled at ${where}.` };
+    case QueueLeftReason.Disconnected:
+      return {
+        code: denial.code,
+        message: `The wait for ${wanted} ended: the client disconnected (${where}).`,
+      };
+    case QueueLeftReason.SessionEnded:
+      return { code: denial.code, message: `The wait for ${wanted} ended: its session ended (${where}).` };
+    case QueueLeftReason.FeatureRemoved:
+      return {
+        code: ErrorCode.UnknownFeature,
+        message: `The wait for ${wanted} ended: the feature was removed from the configuration.`,
+      };
+    default:
+      return reason satisfies never;
+  }
 }

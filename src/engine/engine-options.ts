@@ -2,13 +2,15 @@
 import type { Clock } from './clock.js';
 import { checkEngineOptions } from './input-checks.js';
 import { createPooledRandom, type RandomBytes } from './random-ids.js';
-import type { FeatureConfig } from './types.js';
+import type { DirectoryConfig, FeatureConfig } from './types.js';
 
 export interface EngineOptions {
   readonly clock: Clock;
   /** A session with no heartbeat for this long is reclaimed, with all its leases (DESIGN §2 reclaim a). */
   readonly leaseTtlMs: number;
   readonly features: readonly FeatureConfig[];
+  /** Users and groups (issue 4 §2). Default: none, so every feature is open to anyone. */
+  readonly directory?: DirectoryConfig;
   /** Default 1000. */
   readonly maxLeasesPerSession?: number;
   /** Request keys remembered for idempotent checkout. Default 100,000. */
@@ -35,6 +37,7 @@ export function resolveEngineOptions(opts: EngineOptions): ResolvedEngineOptions
     clock: opts.clock,
     leaseTtlMs: opts.leaseTtlMs,
     features: opts.features ?? [],
+    directory: opts.directory ?? { users: [], groups: [] },
     maxLeasesPerSession: opts.maxLeasesPerSession ?? ENGINE_DEFAULTS.maxLeasesPerSession,
     requestKeyCacheSize: opts.requestKeyCacheSize ?? ENGINE_DEFAULTS.requestKeyCacheSize,
     endedLeaseCacheSize: opts.endedLeaseCacheSize ?? ENGINE_DEFAULTS.endedLeaseCacheSize,

@@ -1,5 +1,6 @@
 /**
- * The lease engine: sessions, leases and seats of every feature, and the rules of DESIGN §3.
+ * The lease engine: sessions, leases and seats of every feature, the user directory, the wait
+ * queues, and the rules of DESIGN §3 and issue 4.
  *
  * Pure: no I/O, no timers of its own. Time comes from the injected clock; the server arms one timer
  * at `nextDeadline()` and calls `sweep()`. Every state change is announced by an event, delivered
@@ -8,45 +9,59 @@
  *
  * Every mutating call first settles what is due at `clock.now()` (as `sweep()` would), so outcomes
  * never depend on how late the server's timer fired: a heartbeat that arrives after the lease ttl
- * cannot revive its session, and a checkout sees the seats that became free.
+ * cannot revive its session, a checkout sees the seats that became free, and a waiter is granted a
+ * seat that freed before its deadline even when the sweep runs after it.
+ *
+ * Queues are granted at the end of every call that may have made room (see #grantQueues and
+ * queue-scan.ts for the order rule), so between calls no waiter could be granted by another scan.
  */
 import { codeForReclaim, ErrorCode, ReclaimReason } from '../protocol/codes.js';
 import { InvalidRequestError, type LeaseholdError } from '../protocol/errors.js';
-import { decideAdmission } from './admission.js';
+import { type Admission, decideAdmission, type QueueBlock } from './admission.js';
 import type { Clock } from './clock.js';
+import { Directory } from './directory.js';
+import { capBreach, checkAssign, checkUnassign } from './directory-admin.js';
 import {
   draining,
   fencingMismatch,
   invalidCount,
   invalidKey,
+  invalidWait,
+  keyUsedForWaitingCheckout,
   leaseNotFound,
   leaseReclaimed,
+  queueLeftNotice,
   sessionNotFound,
-  tooManyLeases,
   unknownFeature,
 } from './engine-errors.js';
 import { type EngineOptions, resolveEngineOptions } from './engine-options.js';
 import { EventListenerError, EventQueue } from './event-queue.js';
 import { type DueHandlers, ExpirySchedule } from './expiry-schedule.js';
-import { FeaturePool, validateFeatureConfig, validateSeats } from './feature-pool.js';
+import { validateFeatureConfig, validateSeatChange } from './feature-config-check.js';
+import { FeaturePool } from './feature-pool.js';
 import {
   checkHeartbeatEntries,
   checkIdentity,
   checkReclaimReason,
   isValidCount,
   isValidKey,
+  isValidWait,
 } from './input-checks.js';
 import { LeaseBook } from './lease-book.js';
 import { LeaseRecord, toLeaseView } from './lease-record.js';
 import { CHECKED_IN, type LeaseEnding } from './lease-tombstones.js';
+import { blockAhead, longestIdleClaim, scanQueue } from './queue-scan.js';
 import { hexSecretMatches, type RandomBytes, randomBuffer, TOKEN_BYTES, uniqueHexId } from './random-ids.js';
+import { SeatClaim } from './seat-claim.js';
 import { copyIdentity, SessionRecord, toSessionView } from './session-record.js';
 import {
   type CheckoutRequest,
+  type CheckoutResult,
   type EngineEventName,
   type EngineEvents,
   type FeatureConfig,
   type FeatureStatus,
+  type GroupView,
   type HeartbeatLeaseEntry,
   type HeartbeatRequest,
   type HeartbeatResult,
@@ -54,9 +69,14 @@ import {
   type LeaseFilter,
   type LeaseView,
   type LostLease,
+  QueueLeftReason,
   SessionEndReason,
   type SessionView,
+  type UserConfig,
+  type UserView,
+  type WaiterView,
 } from './types.js';
+import { toWaiterView, WaiterRecord } from './wait-queue.js';
 
 export type { EngineOptions } from './engine-options.js';
 
@@ -72,11 +92,19 @@ export class LeaseEngine {
   readonly #expiry: ExpirySchedule;
   readonly #events = new EventQueue<EngineEvents>();
   readonly #dueHandlers: DueHandlers;
+  #directory: Directory;
   #fencing: number;
   #draining = false;
   /** The latest time read from the clock: a clock that steps back is treated as standing still. */
   #lastNow = Number.NEGATIVE_INFINITY;
   #reclaimedBySettle = 0;
+  /** Every queued waiter, by ticket. */
+  readonly #tickets = new Map<string, WaiterRecord>();
+  #waiterSeq = 0;
+  /** Features whose queue may have become grantable: scanned before the call returns. */
+  readonly #toScan = new Set<FeaturePool>();
+  /** Features whose queue changed: their waiters' new positions are announced before the call returns. */
+  readonly #queueMoved = new Set<FeaturePool>();
 
   constructor(options: EngineOptions) {
     const opts = resolveEngineOptions(options);
@@ -85,6 +113,7 @@ export class LeaseEngine {
     this.#maxLeasesPerSession = opts.maxLeasesPerSession;
     this.#random = opts.random;
     this.#fencing = opts.initialFencing;
+    this.#directory = Directory.from(opts.directory);
     this.#book = new LeaseBook(opts.endedLeaseCacheSize, opts.requestKeyCacheSize);
     this.#expiry = new ExpirySchedule(opts.leaseTtlMs);
     for (const config of opts.features) this.#addPool(config);
@@ -92,10 +121,21 @@ export class LeaseEngine {
       sessionExpired: (session) => {
         this.#reclaimedBySettle += session.leases.size;
         this.#endSession(session, SessionEndReason.Expired);
+        this.#grantQueues(this.#lastNow);
       },
       leaseIdle: (lease) => {
         this.#reclaimedBySettle++;
         this.#endLease(lease, ReclaimReason.Idle);
+        this.#grantQueues(this.#lastNow);
+      },
+      waiterTimedOut: (waiter) => {
+        this.#leaveQueue(waiter, QueueLeftReason.Timeout);
+        this.#grantQueues(this.#lastNow);
+      },
+      preemptDue: (pool) => {
+        pool.preemptWanted = true;
+        this.#toScan.add(pool);
+        this.#grantQueues(this.#lastNow);
       },
     };
   }
@@ -159,7 +199,7 @@ export class LeaseEngine {
     });
   }
 
-  /** The holder closes its session: every lease is released as if checked in. */
+  /** The holder closes its session: every lease is released as if checked in; its waiters leave. */
   endSession(sessionId: string): { released: number } {
     return this.#mutate(() => {
       const session = this.#liveSession(sessionId);
@@ -172,32 +212,51 @@ export class LeaseEngine {
   // ---- leases ---------------------------------------------------------------------------------
 
   /**
-   * Grants `count` seats of a feature, or throws why not. Checks run in this order: session, request
-   * shape, request key (a retry is answered from the lease it got, whatever the pool looks like
-   * now), feature, draining, leases per session, admission.
+   * Grants `count` seats of a feature, or throws why not; never waits (`waitMs` is ignored). Checks
+   * run in this order: session, request shape, request key (a retry is answered from the lease it
+   * got, whatever the pool looks like now), feature, draining, then admission.ts's rules.
    */
   checkout(sessionId: string, request: CheckoutRequest): LeaseView {
     return this.#mutate((now) => {
+      const result = this.#checkout(sessionId, { ...request, waitMs: 0 }, now);
+      if (result.kind === 'granted') return result.lease;
+      // Only a retry of a key whose checkout waits gets here: answer with what it waits for.
+      throw this.#tickets.get(result.waiter.ticket)!.denial;
+    });
+  }
+
+  /**
+   * Like checkout, but with `waitMs > 0` a checkout that cannot be granted for lack of seats
+   * (NO_SEATS, SEATS_RESERVED, GROUP_MAX) waits in the feature's queue instead of being denied. A
+   * retry with the same key while it waits returns the same waiter (at its current position); once
+   * granted, the lease. Directory denials are never queued.
+   */
+  requestCheckout(sessionId: string, request: CheckoutRequest): CheckoutResult {
+    return this.#mutate((now) => this.#checkout(sessionId, request, now));
+  }
+
+  /** Takes a waiter of this session out of its queue. An unknown or finished ticket: `false`. */
+  cancelWait(sessionId: string, ticket: string): { cancelled: boolean } {
+    return this.#mutate(() => {
       const session = this.#liveSession(sessionId);
-      // PROTOCOL.md §9: a checkout renews the session like a heartbeat, because the client counts
-      // its lease's validity from the checkout's send time.
-      session.lastHeartbeatAt = now;
-      const { feature, count, key } = request;
-      if (!isValidCount(count)) throw invalidCount(count);
-      if (!isValidKey(key)) throw invalidKey();
-      if (key !== undefined) {
-        const retried = this.#book.leaseForRetry(session, key, feature, count);
-        if (retried !== undefined) return toLeaseView(retried);
-      }
-      const pool = this.#book.pools.get(feature);
-      if (pool === undefined) throw this.#deny(session, feature, count, unknownFeature(feature, count));
-      if (this.#draining) throw this.#deny(session, feature, count, draining(pool, count));
-      if (session.leases.size >= this.#maxLeasesPerSession) {
-        throw this.#deny(session, feature, count, tooManyLeases(this.#maxLeasesPerSession, pool, count));
-      }
-      const admission = decideAdmission(pool, session.identity, count);
-      if (!admission.granted) throw this.#deny(session, feature, count, admission.error);
-      return this.#grant(session, pool, count, key, now);
+      const waiter = typeof ticket === 'string' ? this.#tickets.get(ticket) : undefined;
+      if (waiter === undefined || waiter.session !== session) return { cancelled: false };
+      this.#leaveQueue(waiter, QueueLeftReason.Cancelled);
+      return { cancelled: true };
+    });
+  }
+
+  /**
+   * Takes every waiter of a session out of the queues (the server calls it when the session's
+   * connection closes). An unknown session has none: 0.
+   */
+  leaveQueue(sessionId: string): number {
+    return this.#mutate(() => {
+      const session = typeof sessionId === 'string' ? this.#book.sessions.get(sessionId) : undefined;
+      if (session === undefined) return 0;
+      const waiters = Array.from(session.waiters);
+      for (const waiter of waiters) this.#leaveQueue(waiter, QueueLeftReason.Disconnected);
+      return waiters.length;
     });
   }
 
@@ -263,7 +322,7 @@ export class LeaseEngine {
   setSeats(feature: string, seats: number): void {
     this.#mutate(() => {
       const pool = this.#pool(feature);
-      validateSeats(feature, seats);
+      validateSeatChange(pool, seats, this.#directory);
       this.#changeSeats(pool, seats);
     });
   }
@@ -272,27 +331,31 @@ export class LeaseEngine {
     this.#mutate(() => this.#addPool(config));
   }
 
-  /** Changes seats, model and idle timeout of a feature; its leases are kept. */
+  /** Replaces a feature's configuration (named assignments included); its leases are kept. */
   updateFeature(config: FeatureConfig): void {
     this.#mutate(() => {
-      validateFeatureConfig(config);
+      validateFeatureConfig(config, this.#directory);
       const pool = this.#pool(config.name);
-      pool.model = config.model;
       const idleBefore = pool.idleTimeoutMs;
-      pool.idleTimeoutMs = config.idleTimeoutMs;
+      const seatsBefore = pool.seats;
+      pool.configure(structuredClone(config));
+      pool.seats = seatsBefore;
       // A new or shorter timeout can bring deadlines earlier than the heap entries; a longer or
       // removed one is handled lazily when the old entries pop.
       if (config.idleTimeoutMs !== undefined && config.idleTimeoutMs !== idleBefore) {
         for (const lease of pool.leases) this.#expiry.armIdle(lease);
       }
+      if (pool.reclaimIdleWhenQueuedMs !== undefined) pool.preemptWanted = true;
+      this.#toScan.add(pool);
       this.#changeSeats(pool, config.seats);
     });
   }
 
-  /** Removes a feature; its leases are reclaimed with reason `feature_removed`. */
+  /** Removes a feature: its waiters leave the queue, its leases are reclaimed (`feature_removed`). */
   removeFeature(name: string): { reclaimed: number } {
     return this.#mutate(() => {
       const pool = this.#pool(name);
+      for (const waiter of pool.queue.snapshot()) this.#leaveQueue(waiter, QueueLeftReason.FeatureRemoved);
       pool.removed = true;
       this.#book.pools.delete(name);
       const leases = Array.from(pool.leases);
@@ -301,16 +364,104 @@ export class LeaseEngine {
     });
   }
 
-  /** While draining, nothing new is granted (DRAINING); held leases and sessions carry on. */
+  /** While draining, nothing new is granted (DRAINING); held leases, sessions and waiters carry on. */
   setDraining(on: boolean): void {
     this.#mutate(() => {
       this.#draining = on;
+      if (!on) this.#scanAll();
     });
+  }
+
+  // ---- directory (issue 4 §2) -----------------------------------------------------------------
+
+  /** Adds a user (enabled unless `enabled: false`). Refused with USER_CAP if a feature's cap would break. */
+  addUser(config: UserConfig): void {
+    this.#mutate(() =>
+      this.#changeDirectory('userAdded', { user: config?.name, enabled: config?.enabled ?? true }, (d) =>
+        d.addUser(config),
+      ),
+    );
+  }
+
+  /** Removes a user and their named assignments; their live leases continue until they end. */
+  removeUser(name: string): void {
+    this.#mutate(() => {
+      this.#changeDirectory('userRemoved', { user: name }, (d) => d.removeUser(name));
+      for (const pool of this.#book.pools.values()) {
+        if (!pool.namedUsers.delete(name)) continue;
+        pool.assignmentChanged(name, false);
+      }
+    });
+  }
+
+  /** Disabling evicts nothing: the user's leases continue, new checkouts are refused. */
+  setUserEnabled(name: string, enabled: boolean): void {
+    this.#mutate(() =>
+      this.#changeDirectory(enabled ? 'userEnabled' : 'userDisabled', { user: name }, (d) =>
+        d.setEnabled(name, enabled),
+      ),
+    );
+  }
+
+  addGroupMember(group: string, user: string): void {
+    this.#mutate(() =>
+      this.#changeDirectory('memberAdded', { group, user }, (d) => d.addMember(group, user)),
+    );
+  }
+
+  removeGroupMember(group: string, user: string): void {
+    this.#mutate(() =>
+      this.#changeDirectory('memberRemoved', { group, user }, (d) => d.removeMember(group, user)),
+    );
+  }
+
+  /** Gives `user` a named seat of `feature` (assigning twice changes nothing). */
+  assign(feature: string, user: string): void {
+    this.#mutate(() => {
+      const pool = this.#pool(feature);
+      if (typeof user === 'string' && pool.namedUsers.has(user)) return;
+      checkAssign(pool, user, this.#directory);
+      pool.namedUsers.add(user);
+      pool.assignmentChanged(user, true);
+      this.#toScan.add(pool);
+      this.#events.queue('directoryChanged', { kind: 'assigned', detail: { feature, user } });
+    });
+  }
+
+  /** Takes a named seat away; live named leases of the user continue until they end. */
+  unassign(feature: string, user: string): void {
+    this.#mutate(() => {
+      const pool = this.#pool(feature);
+      checkUnassign(pool, user);
+      pool.namedUsers.delete(user);
+      pool.assignmentChanged(user, false);
+      this.#toScan.add(pool);
+      this.#events.queue('directoryChanged', { kind: 'unassigned', detail: { feature, user } });
+    });
+  }
+
+  listUsers(): UserView[] {
+    const views: UserView[] = [];
+    for (const user of this.#directory.users()) {
+      const named: string[] = [];
+      for (const pool of this.#book.pools.values()) if (pool.namedUsers.has(user.name)) named.push(pool.name);
+      views.push({
+        name: user.name,
+        enabled: user.enabled,
+        groups: this.#directory.groupNamesOf(user.name),
+        named,
+      });
+    }
+    return views;
+  }
+
+  listGroups(): GroupView[] {
+    return this.#directory.groupViews();
   }
 
   // ---- time -----------------------------------------------------------------------------------
 
-  /** Reclaims everything due at `clock.now()`; returns the number of leases reclaimed. */
+  /** Settles everything due at `clock.now()`; returns the number of leases reclaimed. */
   sweep(): number {
     return this.#mutate((_now, reclaimed) => reclaimed);
   }
@@ -332,12 +483,20 @@ export class LeaseEngine {
     return Array.from(this.#book.pools.values(), (pool) => this.#book.status(pool));
   }
 
-  /** A feature's current configuration, or undefined if it is not licensed here. */
+  /** A feature's current configuration (named assignments as they are now), or undefined. */
   featureConfig(name: string): FeatureConfig | undefined {
-    const pool = this.#book.pools.get(name);
-    if (pool === undefined) return undefined;
-    const config = { name: pool.name, seats: pool.seats, model: pool.model };
-    return pool.idleTimeoutMs === undefined ? config : { ...config, idleTimeoutMs: pool.idleTimeoutMs };
+    return this.#book.pools.get(name)?.currentConfig();
+  }
+
+  /** Waiters in queue order: one feature's, or every feature's (in feature order). */
+  queueStatus(feature?: string): WaiterView[] {
+    const pools = feature === undefined ? Array.from(this.#book.pools.values()) : [this.#pool(feature)];
+    const views: WaiterView[] = [];
+    for (const pool of pools) {
+      let position = 0;
+      for (const waiter of pool.queue) views.push(toWaiterView(waiter, ++position));
+    }
+    return views;
   }
 
   /** Leases matching every given criterion, sorted by grant time, then id. */
@@ -355,21 +514,26 @@ export class LeaseEngine {
     return lease === undefined ? undefined : toLeaseView(lease);
   }
 
-  // ---- internals ------------------------------------------------------------------------------
+  // ---- internals: calls -----------------------------------------------------------------------
 
   /**
-   * Runs one public state-changing call: settle what is due, run `op`, then deliver the events.
-   * `op` validates before it changes anything, so a thrown error leaves the state as it was (apart
-   * from the settling, whose events are delivered either way).
+   * Runs one public state-changing call: settle what is due, run `op`, grant the queues, then deliver
+   * the events. `op` validates before it changes anything, so a thrown error leaves the state as it
+   * was (apart from the settling, whose events are delivered either way).
    */
   #mutate<T>(op: (now: number, reclaimed: number) => T): T {
     let result: T;
+    const now = this.#now();
     try {
-      const now = this.#now();
       this.#reclaimedBySettle = 0;
       this.#expiry.drainDue(now, this.#dueHandlers);
+      this.#grantQueues(now);
       result = op(now, this.#reclaimedBySettle);
+      this.#grantQueues(now);
+      this.#reportPositions();
     } catch (error) {
+      this.#grantQueues(now);
+      this.#reportPositions();
       const failures = this.#events.deliver();
       if (failures.length > 0) throw new EventListenerError(failures, error);
       throw error;
@@ -392,19 +556,37 @@ export class LeaseEngine {
   }
 
   #pool(name: string): FeaturePool {
-    const pool = this.#book.pools.get(name);
-    if (pool === undefined) throw unknownFeature(name);
+    const pool = typeof name === 'string' ? this.#book.pools.get(name) : undefined;
+    if (pool === undefined) throw unknownFeature(String(name));
     return pool;
   }
 
   #addPool(config: FeatureConfig): void {
-    validateFeatureConfig(config);
+    validateFeatureConfig(config, this.#directory);
     if (this.#book.pools.has(config.name)) {
       throw new InvalidRequestError(`Feature '${config.name}' already exists; update it instead.`, {
         details: { feature: config.name },
       });
     }
-    this.#book.pools.set(config.name, new FeaturePool(config));
+    this.#book.pools.set(config.name, new FeaturePool(structuredClone(config)));
+  }
+
+  /**
+   * Tries `change` on a copy of the directory; keeps it only if no feature's user cap breaks. A
+   * change that changes nothing (`false`) emits nothing.
+   */
+  #changeDirectory(
+    kind: string,
+    detail: Record<string, unknown>,
+    change: (draft: Directory) => unknown,
+  ): void {
+    const draft = this.#directory.clone();
+    if (change(draft) === false) return;
+    const breach = capBreach(this.#book.pools.values(), this.#directory, draft);
+    if (breach !== undefined) throw breach;
+    this.#directory = draft;
+    this.#scanAll();
+    this.#events.queue('directoryChanged', { kind, detail });
   }
 
   #deny(session: SessionRecord, feature: string, count: number, error: LeaseholdError): LeaseholdError {
@@ -421,21 +603,92 @@ export class LeaseEngine {
     return error;
   }
 
+  // ---- internals: checkout and grants ---------------------------------------------------------
+
+  #checkout(sessionId: string, request: CheckoutRequest, now: number): CheckoutResult {
+    const session = this.#liveSession(sessionId);
+    // PROTOCOL.md §9: a checkout renews the session like a heartbeat, because the client counts
+    // its lease's validity from the checkout's send time.
+    session.lastHeartbeatAt = now;
+    const { feature, count, key, waitMs } = request;
+    if (!isValidCount(count)) throw invalidCount(count);
+    if (!isValidKey(key)) throw invalidKey();
+    if (!isValidWait(waitMs)) throw invalidWait(waitMs);
+    if (key !== undefined) {
+      const retried = this.#book.leaseForRetry(session, key, feature, count);
+      if (retried !== undefined) return { kind: 'granted', lease: toLeaseView(retried) };
+      const waiting = session.waitersByKey.get(key);
+      if (waiting !== undefined) {
+        if (waiting.pool.name !== feature || waiting.count !== count) {
+          throw keyUsedForWaitingCheckout(key, waiting);
+        }
+        return { kind: 'queued', waiter: toWaiterView(waiting, waiting.pool.queue.positionOf(waiting)) };
+      }
+    }
+    const pool = this.#book.pools.get(feature);
+    if (pool === undefined) throw this.#deny(session, feature, count, unknownFeature(feature, count));
+    if (this.#draining) throw this.#deny(session, feature, count, draining(pool, count));
+    const { user, host } = session.identity;
+    const priority = this.#directory.priorityOf(user, host);
+    const block = blockAhead(pool, priority, (waiter, ahead) => this.#decideFor(waiter, ahead));
+    const admission = this.#decide(pool, session, count, block);
+    if (admission.granted) {
+      return { kind: 'granted', lease: toLeaseView(this.#grant(session, pool, count, key, now, admission)) };
+    }
+    if (waitMs !== undefined && waitMs > 0 && admission.wait !== 'none') {
+      return this.#enqueue(session, pool, { count, key, waitMs, priority, admission }, now);
+    }
+    throw this.#deny(session, feature, count, admission.error);
+  }
+
+  #decide(pool: FeaturePool, session: SessionRecord, count: number, block: QueueBlock | undefined) {
+    return decideAdmission({
+      pool,
+      directory: this.#directory,
+      holder: session.identity,
+      count,
+      sessionLeases: session.leases.size,
+      maxLeasesPerSession: this.#maxLeasesPerSession,
+      block,
+    });
+  }
+
+  #decideFor(waiter: WaiterRecord, block: QueueBlock): Admission {
+    const admission = this.#decide(waiter.pool, waiter.session, waiter.count, block);
+    if (!admission.granted) waiter.denial = admission.error;
+    return admission;
+  }
+
   #grant(
     session: SessionRecord,
     pool: FeaturePool,
     count: number,
     key: string | undefined,
     now: number,
-  ): LeaseView {
+    admission: Admission & { granted: true },
+  ): LeaseRecord {
+    const { identity } = session;
+    const seats = admission.type === 'named' ? 1 : count;
+    const claim =
+      admission.join ?? new SeatClaim(admission.type, seats, admission.group, identity.user, identity.host);
     const id = uniqueHexId(this.#random, (candidate) => this.#book.isLeaseIdTaken(candidate));
     // DESIGN §3.4: one engine-wide counter, so tokens strictly increase across features and restarts.
-    const lease = new LeaseRecord(id, pool, count, ++this.#fencing, session, key, now);
+    const lease = new LeaseRecord(id, pool, count, ++this.#fencing, session, key, now, claim);
     this.#book.add(lease);
     this.#expiry.armIdle(lease);
-    const view = toLeaseView(lease);
-    this.#events.queue('granted', { lease: view });
-    return view;
+    if (pool.queue.size > 0) {
+      if (pool.reclaimIdleWhenQueuedMs !== undefined) {
+        this.#expiry.armPreempt(pool, now + pool.reclaimIdleWhenQueuedMs);
+      }
+      // A grant can let a waiter in: a waiter of the same user may join the new claim (a named seat,
+      // dedupe), and a group that took seats may now be at its max, so its waiter ahead holds back
+      // only its group instead of every unreserved seat (queue-scan.ts).
+      this.#toScan.add(pool);
+    }
+    // The session's own waiters may now be held back by its lease limit, and so hold back nobody.
+    for (const waiter of session.waiters) this.#toScan.add(waiter.pool);
+    this.#events.queue('granted', { lease: toLeaseView(lease) });
+    return lease;
   }
 
   /** Answers one heartbeat entry: undefined when the lease is held, else the code of its loss. */
@@ -462,8 +715,9 @@ export class LeaseEngine {
   }
 
   /**
-   * The one way a lease ends: checkin, session end, or a reclaim. It leaves the indexes, its seats
-   * return to the pool, a tombstone remembers how it ended, and the pool hears that seats freed.
+   * The one way a lease ends: checkin, session end, or a reclaim. It leaves the indexes, its claim's
+   * seats return to the pool when it was the claim's last lease, a tombstone remembers how it ended,
+   * and the queues that may now be granted are marked for a scan.
    */
   #endLease(lease: LeaseRecord, ending: LeaseEnding): void {
     this.#book.remove(lease, ending);
@@ -473,10 +727,16 @@ export class LeaseEngine {
       this.#events.queue('reclaimed', { lease: toLeaseView(lease), reason: ending });
     }
     this.#afterSeatsFreed(lease.pool);
+    // The session's own waiters may have been held back by its lease limit.
+    for (const waiter of lease.session.waiters) this.#toScan.add(waiter.pool);
   }
 
-  /** A closed session releases its leases; an expired one has them reclaimed (DESIGN §2 reclaim a). */
+  /**
+   * A closed session releases its leases; an expired one has them reclaimed (DESIGN §2 reclaim a).
+   * Its waiters leave first, so the seats it frees go to others.
+   */
   #endSession(session: SessionRecord, reason: SessionEndReason): void {
+    for (const waiter of Array.from(session.waiters)) this.#leaveQueue(waiter, QueueLeftReason.SessionEnded);
     const ending: LeaseEnding = reason === SessionEndReason.Closed ? CHECKED_IN : ReclaimReason.Expired;
     for (const lease of Array.from(session.leases)) this.#endLease(lease, ending);
     session.ended = true;
@@ -486,7 +746,6 @@ export class LeaseEngine {
 
   #changeSeats(pool: FeaturePool, seats: number): void {
     if (seats === pool.seats) return;
-    const raised = seats > pool.seats;
     pool.seats = seats;
     this.#events.queue('seatsChanged', {
       feature: pool.name,
@@ -494,16 +753,157 @@ export class LeaseEngine {
       inUse: pool.inUse,
       overdraft: pool.overdraft,
     });
-    if (raised) this.#afterSeatsFreed(pool);
+    // More seats make room; fewer can make a waiter's count impossible, so it holds back nobody.
+    this.#afterSeatsFreed(pool);
+  }
+
+  /** Every release of seats comes through here: the feature's queue is scanned before the call returns. */
+  #afterSeatsFreed(pool: FeaturePool): void {
+    if (!pool.removed && pool.queue.size > 0) this.#toScan.add(pool);
+  }
+
+  // ---- internals: the queue -------------------------------------------------------------------
+
+  #enqueue(
+    session: SessionRecord,
+    pool: FeaturePool,
+    wait: {
+      count: number;
+      key: string | undefined;
+      waitMs: number;
+      priority: number;
+      admission: Admission & { granted: false };
+    },
+    now: number,
+  ): CheckoutResult {
+    const ticket = uniqueHexId(this.#random, (candidate) => this.#tickets.has(candidate));
+    const waiter = new WaiterRecord(
+      {
+        ticket,
+        pool,
+        session,
+        count: wait.count,
+        key: wait.key,
+        priority: wait.priority,
+        group: wait.admission.group,
+        enqueuedAt: now,
+        deadline: now + wait.waitMs,
+        waitMs: wait.waitMs,
+        seq: ++this.#waiterSeq,
+      },
+      wait.admission.error,
+    );
+    const position = pool.queue.insert(waiter);
+    waiter.reportedPosition = position;
+    this.#tickets.set(ticket, waiter);
+    session.waiters.add(waiter);
+    if (wait.key !== undefined) session.waitersByKey.set(wait.key, waiter);
+    this.#expiry.armWaiter(waiter);
+    this.#queueMoved.add(pool);
+    this.#events.queue('queued', { waiter: toWaiterView(waiter, position) });
+    if (pool.reclaimIdleWhenQueuedMs !== undefined) {
+      // Issue 4 §6: someone waits, so a lease idle long enough may be taken for them now.
+      pool.preemptWanted = true;
+      this.#toScan.add(pool);
+      this.#grantQueues(now);
+      if (waiter.lease !== undefined) return { kind: 'granted', lease: toLeaseView(waiter.lease) };
+    }
+    return { kind: 'queued', waiter: toWaiterView(waiter, pool.queue.positionOf(waiter)) };
+  }
+
+  #removeWaiter(waiter: WaiterRecord): void {
+    waiter.queued = false;
+    waiter.pool.queue.remove(waiter);
+    this.#tickets.delete(waiter.ticket);
+    waiter.session.waiters.delete(waiter);
+    if (waiter.key !== undefined && waiter.session.waitersByKey.get(waiter.key) === waiter) {
+      waiter.session.waitersByKey.delete(waiter.key);
+    }
+    this.#queueMoved.add(waiter.pool);
+    // A waiter that held others back is gone: they may be granted now.
+    this.#afterSeatsFreed(waiter.pool);
+  }
+
+  #leaveQueue(waiter: WaiterRecord, reason: QueueLeftReason): void {
+    const { queue } = waiter.pool;
+    const position = queue.positionOf(waiter);
+    const { code, message } = queueLeftNotice(waiter, reason, position, queue.size);
+    this.#removeWaiter(waiter);
+    this.#events.queue('queueLeft', { waiter: toWaiterView(waiter, position), reason, code, message });
+  }
+
+  #grantWaiter(waiter: WaiterRecord, admission: Admission & { granted: true }, now: number): void {
+    const position = waiter.pool.queue.positionOf(waiter);
+    this.#removeWaiter(waiter);
+    const lease = this.#grant(waiter.session, waiter.pool, waiter.count, waiter.key, now, admission);
+    waiter.lease = lease;
+    if (this.#events.wants('queueGranted')) {
+      this.#events.queue('queueGranted', {
+        waiter: toWaiterView(waiter, position),
+        lease: toLeaseView(lease),
+      });
+    }
+  }
+
+  #scanAll(): void {
+    for (const pool of this.#book.pools.values()) if (pool.queue.size > 0) this.#toScan.add(pool);
+  }
+
+  /** Grants every queue marked for a scan, then preempts idle leases where waiters are short of seats. */
+  #grantQueues(now: number): void {
+    if (this.#draining) return;
+    // A Set visits entries added while it is iterated, so pools marked by these grants are scanned too.
+    for (const pool of this.#toScan) {
+      this.#toScan.delete(pool);
+      if (pool.removed || pool.queue.size === 0) continue;
+      const shortOfSeats = this.#scan(pool, now);
+      if (pool.preemptWanted) this.#preempt(pool, now, shortOfSeats);
+    }
+  }
+
+  #scan(pool: FeaturePool, now: number): boolean {
+    return scanQueue(pool, {
+      decide: (waiter, block) => this.#decideFor(waiter, block),
+      grant: (waiter, admission) => this.#grantWaiter(waiter, admission, now),
+    });
   }
 
   /**
-   * Every release of seats comes through here: checkin, session end, every reclaim (expiry, idle,
-   * admin, feature removal) and a seat increase. This is where the wait queue (issue 4) will grant
-   * its head, FIFO within priority, for as long as decideAdmission admits it. Without a queue, a
-   * freed seat simply stays free for the next checkout.
+   * Issue 4 §6 `reclaim_idle_when_queued`: while a waiter is short of seats, the concurrent seat idle
+   * longest (at least the threshold) is reclaimed (`idle-preempted`) and the queue granted again,
+   * until no waiter is short of seats or no seat is idle long enough. Then an entry is armed for
+   * when the next one will be.
    */
-  #afterSeatsFreed(pool: FeaturePool): void {
-    if (pool.removed) return;
+  #preempt(pool: FeaturePool, now: number, shortOfSeats: boolean): void {
+    pool.preemptWanted = false;
+    const threshold = pool.reclaimIdleWhenQueuedMs;
+    let short = shortOfSeats;
+    while (short && threshold !== undefined && !pool.removed) {
+      const { claim, nextAt } = longestIdleClaim(pool, now, threshold);
+      if (claim === undefined) {
+        if (nextAt !== undefined) this.#expiry.armPreempt(pool, nextAt);
+        return;
+      }
+      for (const lease of Array.from(claim.leases)) {
+        this.#reclaimedBySettle++;
+        this.#endLease(lease, ReclaimReason.IdlePreempted);
+      }
+      this.#toScan.delete(pool);
+      short = this.#scan(pool, now);
+    }
+  }
+
+  /** Announces the new position of every waiter whose position changed since it was last told. */
+  #reportPositions(): void {
+    for (const pool of this.#queueMoved) {
+      let position = 0;
+      for (const waiter of pool.queue) {
+        position++;
+        if (waiter.reportedPosition === position) continue;
+        waiter.reportedPosition = position;
+        this.#events.queue('queuePosition', { waiter: toWaiterView(waiter, position) });
+      }
+    }
+    this.#queueMoved.clear();
   }
 }

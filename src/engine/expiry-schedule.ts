@@ -1,5 +1,6 @@
 /**
- * When sessions and idle leases come due, kept in one deadline heap (DESIGN §2 reclaim a and b).
+ * When sessions, idle leases, waiters and idle preemption come due, kept in one deadline heap
+ * (DESIGN §2 reclaim a and b, issue 4 §6).
  *
  * One heap entry per live session and one per idle-tracked lease. A heartbeat or an activity report
  * only moves `lastHeartbeatAt` / `lastActivityAt`: no heap work, so a heartbeat costs O(1). When an
@@ -9,16 +10,22 @@
  * moved earlier (a shorter idle timeout) is recognised as stale and dropped.
  */
 import { DeadlineHeap } from './deadline-heap.js';
-import type { LeaseRecord } from './lease-record.js';
+import { FeaturePool } from './feature-pool.js';
+import { LeaseRecord } from './lease-record.js';
 import { SessionRecord } from './session-record.js';
+import type { WaiterRecord } from './wait-queue.js';
 
-type Expirable = SessionRecord | LeaseRecord;
+type Expirable = SessionRecord | LeaseRecord | WaiterRecord | FeaturePool;
 
 export interface DueHandlers {
   /** The session sent nothing for the lease ttl: `now >= lastHeartbeatAt + ttl`. */
   sessionExpired(session: SessionRecord): void;
   /** The holder reported no activity for the idle timeout: `now >= lastActivityAt + idleTimeoutMs`. */
   leaseIdle(lease: LeaseRecord): void;
+  /** A waiter's wait ran out: `now >= deadline`. */
+  waiterTimedOut(waiter: WaiterRecord): void;
+  /** A feature with waiters may have a lease idle long enough to preempt. */
+  preemptDue(pool: FeaturePool): void;
 }
 
 export class ExpirySchedule {
@@ -63,13 +70,35 @@ export class ExpirySchedule {
     this.#heap.push(at, lease);
   }
 
-  /** Hands every session and lease due at `now` to `handlers`; returns the entries popped. */
+  /** A waiter's deadline is fixed when it enqueues; a waiter that leaves earlier is dropped lazily. */
+  armWaiter(waiter: WaiterRecord): void {
+    this.#heap.push(waiter.deadline, waiter);
+  }
+
+  /**
+   * When the longest-idle lease of a feature with waiters crosses its preemption threshold. Adds an
+   * entry only when none is live or the live one is later; an early entry is harmless (re-checked).
+   */
+  armPreempt(pool: FeaturePool, at: number): void {
+    if (pool.preemptArmedAt !== undefined && pool.preemptArmedAt <= at) return;
+    pool.preemptArmedAt = at;
+    this.#heap.push(at, pool);
+  }
+
+  /** Hands every record due at `now` to `handlers`; returns the entries popped. */
   drainDue(now: number, handlers: DueHandlers): number {
-    return this.#heap.drainDue(now, (item, at) =>
-      item instanceof SessionRecord
-        ? this.#visitSession(item, at, now, handlers)
-        : this.#visitLease(item, at, now, handlers),
-    );
+    return this.#heap.drainDue(now, (item, at) => {
+      if (item instanceof SessionRecord) return this.#visitSession(item, at, now, handlers);
+      if (item instanceof LeaseRecord) return this.#visitLease(item, at, now, handlers);
+      if (item instanceof FeaturePool) {
+        if (item.removed || item.preemptArmedAt !== at) return undefined;
+        item.preemptArmedAt = undefined;
+        handlers.preemptDue(item);
+        return undefined;
+      }
+      if (item.queued) handlers.waiterTimedOut(item);
+      return undefined;
+    });
   }
 
   #visitSession(session: SessionRecord, at: number, now: number, handlers: DueHandlers): number | undefined {

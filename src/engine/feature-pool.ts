@@ -1,28 +1,111 @@
 /**
- * One licensed feature: its configuration and the leases that occupy its seats. The pool keeps
- * `inUse` as a running sum so the admission decision is O(1).
+ * One licensed feature: its configuration, the seat claims that occupy its seats, and its wait
+ * queue. Running sums (`inUse`, `namedInUse`, per-group usage) keep admission O(groups).
+ *
+ * Seat arithmetic (issue 4 §1): named assignments carve one seat each out of `seats`; the rest is the
+ * concurrent pool. A user whose assignment was removed keeps their named seat until its leases end,
+ * so the pool is `seats − |assigned ∪ users still holding a named seat|`.
  */
-import { InvalidRequestError } from '../protocol/errors.js';
 import type { LeaseRecord } from './lease-record.js';
-import { type FeatureConfig, FeatureModel } from './types.js';
+import type { SeatClaim } from './seat-claim.js';
+import {
+  type AccessList,
+  DedupeMode,
+  type FeatureConfig,
+  type FeatureModel,
+  type GroupRule,
+  LeaseType,
+} from './types.js';
+import { WaitQueue } from './wait-queue.js';
+
+/** An include or exclude list as sets, for O(1) lookups. */
+export interface AccessSets {
+  readonly users: ReadonlySet<string>;
+  readonly hosts: ReadonlySet<string>;
+  readonly groups: ReadonlySet<string>;
+}
+
+function toSets(list: AccessList | undefined): AccessSets | undefined {
+  if (list === undefined) return undefined;
+  const sets = {
+    users: new Set(list.users ?? []),
+    hosts: new Set(list.hosts ?? []),
+    groups: new Set(list.groups ?? []),
+  };
+  return sets.users.size + sets.hosts.size + sets.groups.size === 0 ? undefined : sets;
+}
 
 export class FeaturePool {
   readonly name: string;
-  seats: number;
-  model: FeatureModel;
+  seats = 0;
+  model!: FeatureModel;
   idleTimeoutMs: number | undefined;
-  /** Sum of `count` over `leases`. */
+  /** Users with a named seat, in assignment order. */
+  namedUsers = new Set<string>();
+  open: boolean | undefined;
+  maxUsers: number | undefined;
+  usersPerSeat: number | undefined;
+  dedupe: DedupeMode = DedupeMode.None;
+  include: AccessSets | undefined;
+  exclude: AccessSets | undefined;
+  /** By group, in configuration order. */
+  groupRules = new Map<string, GroupRule>();
+  reclaimIdleWhenQueuedMs: number | undefined;
+  /** The configuration as given, for featureConfig() (named users are read from `namedUsers`). */
+  config!: FeatureConfig;
+
+  /** Sum of `seats` over every claim. */
   inUse = 0;
-  /** In grant order (a Set keeps insertion order). */
+  /** Named claims (one seat each). */
+  namedInUse = 0;
+  /** Every lease, in grant order (a Set keeps insertion order). */
   readonly leases = new Set<LeaseRecord>();
+  /** Named claims by user. */
+  readonly namedClaims = new Map<string, SeatClaim>();
+  /** Concurrent claims by user, for dedupe and idle preemption. */
+  readonly concurrentClaims = new Map<string, Set<SeatClaim>>();
+  /** Seats of concurrent claims by group. */
+  readonly groupUsage = new Map<string, number>();
+  /** Users holding a named claim who are no longer assigned one. */
+  unassignedHolders = 0;
+
+  readonly queue = new WaitQueue();
+  /** Check for idle leases to preempt at the next queue scan (a waiter arrived, or an entry came due). */
+  preemptWanted = false;
+  /** The deadline of this pool's live preemption entry in the expiry heap (older ones are stale). */
+  preemptArmedAt: number | undefined = undefined;
   /** Set once the feature is removed; its records may still be referenced by tombstoned leases. */
   removed = false;
 
   constructor(config: FeatureConfig) {
     this.name = config.name;
+    this.configure(config);
+  }
+
+  /** Applies a validated configuration. Claims are kept; the count of unassigned holders is redone. */
+  configure(config: FeatureConfig): void {
+    this.config = config;
     this.seats = config.seats;
     this.model = config.model;
     this.idleTimeoutMs = config.idleTimeoutMs;
+    this.namedUsers = new Set(config.namedUsers ?? []);
+    this.open = config.open;
+    this.maxUsers = config.maxUsers;
+    this.usersPerSeat = config.usersPerSeat;
+    this.dedupe = config.dedupe ?? DedupeMode.None;
+    this.include = toSets(config.include);
+    this.exclude = toSets(config.exclude);
+    this.groupRules = new Map((config.groupRules ?? []).map((rule) => [rule.group, rule]));
+    this.reclaimIdleWhenQueuedMs = config.reclaimIdleWhenQueuedMs;
+    this.unassignedHolders = 0;
+    for (const user of this.namedClaims.keys()) if (!this.namedUsers.has(user)) this.unassignedHolders++;
+  }
+
+  /** The feature's current configuration, named assignments included. */
+  currentConfig(): FeatureConfig {
+    const { namedUsers: _named, ...rest } = this.config;
+    const config: FeatureConfig = { ...rest, seats: this.seats };
+    return this.namedUsers.size === 0 ? config : { ...config, namedUsers: [...this.namedUsers] };
   }
 
   /** Seats in use beyond `seats` after an admin lowered it (DESIGN §3.1). */
@@ -33,48 +116,102 @@ export class FeaturePool {
   get free(): number {
     return Math.max(0, this.seats - this.inUse);
   }
-}
 
-/** Checks a feature's configuration; throws InvalidRequestError naming the feature and the problem. */
-export function validateFeatureConfig(config: FeatureConfig): void {
-  if (typeof config.name !== 'string' || config.name.length === 0) {
-    throw new InvalidRequestError('A feature name must be a non-empty string.');
+  get concurrentInUse(): number {
+    return this.inUse - this.namedInUse;
   }
-  validateSeats(config.name, config.seats);
-  validateModel(config.name, config.model);
-  const idle = config.idleTimeoutMs;
-  if (idle !== undefined && !(Number.isSafeInteger(idle) && idle > 0)) {
-    throw new InvalidRequestError(
-      `Feature '${config.name}': idleTimeoutMs must be a positive integer of milliseconds; got ${String(idle)}.`,
-    );
-  }
-}
 
-export function validateSeats(feature: string, seats: number): void {
-  if (!(Number.isSafeInteger(seats) && seats >= 0)) {
-    throw new InvalidRequestError(
-      `Feature '${feature}': seats must be an integer of at least 0; got ${String(seats)}.`,
-    );
+  /** The concurrent pool: seats minus named assignments and named seats still held after unassign. */
+  get concurrentCapacity(): number {
+    return Math.max(0, this.seats - this.namedUsers.size - this.unassignedHolders);
   }
-}
 
-/**
- * Only the concurrent model works so far. Named and mixed features are refused rather than run as
- * concurrent, because a named seat promises its user a seat nobody else can take (DESIGN §2), and a
- * concurrent pool would silently break that promise.
- */
-function validateModel(feature: string, model: FeatureModel): void {
-  switch (model) {
-    case FeatureModel.Concurrent:
+  usageOf(group: string | undefined): number {
+    return group === undefined ? 0 : (this.groupUsage.get(group) ?? 0);
+  }
+
+  /** Seats of the group's reserve it does not use: nobody else may take them. */
+  unusedReserve(group: string | undefined): number {
+    if (group === undefined) return 0;
+    const reserve = this.groupRules.get(group)?.reserve ?? 0;
+    return Math.max(0, reserve - this.usageOf(group));
+  }
+
+  /** The capped user count: maxUsers, or floor(usersPerSeat × seats); undefined when uncapped. */
+  get userCap(): number | undefined {
+    if (this.maxUsers !== undefined) return this.maxUsers;
+    if (this.usersPerSeat !== undefined) return Math.floor(this.usersPerSeat * this.seats);
+    return undefined;
+  }
+
+  // ---- claims ---------------------------------------------------------------------------------
+
+  /** Files a lease under its claim; a claim's seats count from its first lease. */
+  attach(lease: LeaseRecord): void {
+    this.leases.add(lease);
+    const claim = lease.claim;
+    if (claim.leases.size === 0) this.#count(claim, 1);
+    claim.leases.add(lease);
+  }
+
+  /** Removes a lease; its claim's seats free with its last lease. */
+  detach(lease: LeaseRecord): void {
+    this.leases.delete(lease);
+    const claim = lease.claim;
+    claim.leases.delete(lease);
+    if (claim.leases.size === 0) this.#count(claim, -1);
+  }
+
+  /**
+   * The concurrent claim a dedupe checkout joins: one the same user (on the same host, for
+   * 'user-host') holds with at least `count` seats.
+   */
+  joinableClaim(user: string, host: string, count: number): SeatClaim | undefined {
+    if (this.dedupe === DedupeMode.None) return undefined;
+    const claims = this.concurrentClaims.get(user);
+    if (claims === undefined) return undefined;
+    for (const claim of claims) {
+      if (claim.seats < count) continue;
+      if (this.dedupe === DedupeMode.UserHost && claim.host !== host) continue;
+      return claim;
+    }
+    return undefined;
+  }
+
+  *allConcurrentClaims(): IterableIterator<SeatClaim> {
+    for (const claims of this.concurrentClaims.values()) yield* claims;
+  }
+
+  /** Called after `namedUsers` gained or lost `user`: a held named seat moves between the counts. */
+  assignmentChanged(user: string, assigned: boolean): void {
+    if (!this.namedClaims.has(user)) return;
+    this.unassignedHolders += assigned ? -1 : 1;
+  }
+
+  #count(claim: SeatClaim, sign: 1 | -1): void {
+    this.inUse += sign * claim.seats;
+    if (claim.type === LeaseType.Named) {
+      this.namedInUse += sign;
+      if (sign > 0) this.namedClaims.set(claim.user, claim);
+      else this.namedClaims.delete(claim.user);
+      if (!this.namedUsers.has(claim.user)) this.unassignedHolders += sign;
       return;
-    case FeatureModel.Named:
-    case FeatureModel.Mixed:
-      throw new InvalidRequestError(
-        `Feature '${feature}' uses model '${model}', which is not supported yet; only 'concurrent' is.`,
-      );
-    default:
-      throw new InvalidRequestError(
-        `Feature '${feature}': model must be 'concurrent', 'named' or 'mixed'; got ${String(model satisfies never)}.`,
-      );
+    }
+    let claims = this.concurrentClaims.get(claim.user);
+    if (sign > 0) {
+      if (claims === undefined) {
+        claims = new Set();
+        this.concurrentClaims.set(claim.user, claims);
+      }
+      claims.add(claim);
+    } else if (claims !== undefined) {
+      claims.delete(claim);
+      if (claims.size === 0) this.concurrentClaims.delete(claim.user);
+    }
+    if (claim.group !== undefined) {
+      const usage = this.usageOf(claim.group) + sign * claim.seats;
+      if (usage === 0) this.groupUsage.delete(claim.group);
+      else this.groupUsage.set(claim.group, usage);
+    }
   }
 }

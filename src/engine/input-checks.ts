@@ -60,6 +60,11 @@ export function checkHeartbeatEntries(entries: readonly HeartbeatLeaseEntry[]): 
   }
 }
 
+/** Absent and 0 mean "do not wait". */
+export function isValidWait(waitMs: number | undefined): boolean {
+  return waitMs === undefined || (Number.isSafeInteger(waitMs) && waitMs >= 0);
+}
+
 export function checkReclaimReason(reason: ReclaimReason): void {
   if (!RECLAIM_REASONS.has(reason)) {
     throw invalid(`Unknown reclaim reason ${String(reason)}.`, 'reason');

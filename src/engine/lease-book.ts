@@ -15,7 +15,7 @@ import { compareLeaseViews, type LeaseRecord, toLeaseView } from './lease-record
 import { CHECKED_IN, type LeaseEnding, LeaseTombstones } from './lease-tombstones.js';
 import { type KeyedGrant, RequestKeys } from './request-keys.js';
 import type { SessionRecord } from './session-record.js';
-import type { FeatureStatus, LeaseFilter, LeaseView } from './types.js';
+import type { FeatureStatus, GroupUsage, LeaseFilter, LeaseView } from './types.js';
 
 /** What a lease id and fencing token are to the session that presents them. */
 export type LeaseStanding =
@@ -52,8 +52,7 @@ export class LeaseBook {
   add(lease: LeaseRecord): void {
     this.#leases.set(lease.id, lease);
     lease.session.leases.add(lease);
-    lease.pool.leases.add(lease);
-    lease.pool.inUse += lease.count;
+    lease.pool.attach(lease);
     if (lease.key !== undefined) {
       this.#requestKeys.remember(lease.session.id, lease.key, {
         leaseId: lease.id,
@@ -67,8 +66,7 @@ export class LeaseBook {
     lease.ended = true;
     this.#leases.delete(lease.id);
     lease.session.leases.delete(lease);
-    lease.pool.leases.delete(lease);
-    lease.pool.inUse -= lease.count;
+    lease.pool.detach(lease);
     this.#tombstones.remember(lease.id, { sessionId: lease.session.id, fencing: lease.fencing, ending });
   }
 
@@ -132,21 +130,36 @@ export class LeaseBook {
       const identity = lease.session.identity;
       if (filter.user !== undefined && identity.user !== filter.user) continue;
       if (filter.host !== undefined && identity.host !== filter.host) continue;
+      if (filter.type !== undefined && lease.claim.type !== filter.type) continue;
       views.push(toLeaseView(lease));
     }
     return views.sort(compareLeaseViews);
   }
 
   status(pool: FeaturePool): FeatureStatus {
+    const groups: GroupUsage[] = [];
+    for (const rule of pool.groupRules.values()) {
+      const usage: { -readonly [K in keyof GroupUsage]: GroupUsage[K] } = {
+        name: rule.group,
+        inUse: pool.usageOf(rule.group),
+      };
+      if (rule.reserve !== undefined) usage.reserve = rule.reserve;
+      if (rule.max !== undefined) usage.max = rule.max;
+      groups.push(usage);
+    }
     const status: FeatureStatus = {
       name: pool.name,
       model: pool.model,
       seats: pool.seats,
       inUse: pool.inUse,
       free: pool.free,
-      // The wait queue comes with issue 4.
-      queued: 0,
+      queued: pool.queue.size,
       overdraft: pool.overdraft,
+      namedSeats: pool.namedUsers.size,
+      namedInUse: pool.namedInUse,
+      concurrentSeats: pool.concurrentCapacity,
+      concurrentInUse: pool.concurrentInUse,
+      groups,
       leases: Array.from(pool.leases, toLeaseView).sort(compareLeaseViews),
     };
     return pool.idleTimeoutMs === undefined ? status : { ...status, idleTimeoutMs: pool.idleTimeoutMs };

@@ -4,8 +4,9 @@
  * the session rather than copied into every lease.
  */
 import type { FeaturePool } from './feature-pool.js';
+import type { SeatClaim } from './seat-claim.js';
 import type { SessionRecord } from './session-record.js';
-import { LeaseType, type LeaseView } from './types.js';
+import type { LeaseView } from './types.js';
 
 export class LeaseRecord {
   readonly id: string;
@@ -16,6 +17,10 @@ export class LeaseRecord {
   /** The request key of the checkout that granted it, if the client sent one. */
   readonly key: string | undefined;
   readonly grantedAt: number;
+  /** The seats it occupies, possibly shared with other leases of the same user. */
+  readonly claim: SeatClaim;
+  /** Whether it joined a claim that already existed. */
+  readonly shared: boolean;
   lastActivityAt: number;
   /** The deadline of this lease's live idle entry in the expiry heap (older entries are stale). */
   idleArmedAt: number | undefined = undefined;
@@ -29,6 +34,7 @@ export class LeaseRecord {
     session: SessionRecord,
     key: string | undefined,
     now: number,
+    claim: SeatClaim,
   ) {
     this.id = id;
     this.pool = pool;
@@ -38,6 +44,8 @@ export class LeaseRecord {
     this.key = key;
     this.grantedAt = now;
     this.lastActivityAt = now;
+    this.shared = claim.leases.size > 0;
+    this.claim = claim;
   }
 }
 
@@ -52,12 +60,13 @@ export function toLeaseView(lease: LeaseRecord): LeaseView {
     user: identity.user,
     host: identity.host,
     clientName: identity.clientName,
-    // Issue 4 brings named seats; until then every lease comes from the concurrent pool.
-    type: LeaseType.Concurrent,
+    type: lease.claim.type,
+    shared: lease.shared,
     grantedAt: lease.grantedAt,
     lastHeartbeatAt: lease.session.lastHeartbeatAt,
     lastActivityAt: lease.lastActivityAt,
   };
+  if (lease.claim.group !== undefined) view.group = lease.claim.group;
   if (identity.display !== undefined) view.display = identity.display;
   if (identity.peer !== undefined) view.peer = identity.peer;
   return view;

@@ -1,6 +1,7 @@
 /** The engine's internal record of one client session (DESIGN §2 "session"), and its public view. */
 import type { LeaseRecord } from './lease-record.js';
 import type { HolderIdentity, SessionView } from './types.js';
+import type { WaiterRecord } from './wait-queue.js';
 
 export class SessionRecord {
   readonly id: string;
@@ -11,6 +12,10 @@ export class SessionRecord {
   lastHeartbeatAt: number;
   /** In grant order. */
   readonly leases = new Set<LeaseRecord>();
+  /** Checkouts of this session waiting in a queue, in arrival order. */
+  readonly waiters = new Set<WaiterRecord>();
+  /** Waiters by request key: a retry while waiting finds its waiter (DESIGN §3.5). */
+  readonly waitersByKey = new Map<string, WaiterRecord>();
   /** The deadline of this session's live entry in the expiry heap (older entries are stale). */
   armedAt: number | undefined = undefined;
   ended = false;

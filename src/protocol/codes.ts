@@ -86,6 +86,11 @@ export const ReclaimReason = {
   Admin: 'admin',
   /** The feature was removed from the configuration. */
   FeatureRemoved: 'feature_removed',
+  /**
+   * Someone was waiting and this lease was the one idle longest, past the feature's
+   * `reclaim_idle_when_queued` (the spelling is the one the licensing brief gives).
+   */
+  IdlePreempted: 'idle-preempted',
 } as const;
 
 export type ReclaimReason = (typeof ReclaimReason)[keyof typeof ReclaimReason];

@@ -34,6 +34,8 @@ export const MessageType = {
   Status: 'status',
   Leases: 'leases',
   Bye: 'bye',
+  Queue: 'queue',
+  QueueCancel: 'queue_cancel',
   HelloOk: 'hello_ok',
   CheckoutOk: 'checkout_ok',
   HeartbeatOk: 'heartbeat_ok',
@@ -41,10 +43,28 @@ export const MessageType = {
   StatusOk: 'status_ok',
   LeasesOk: 'leases_ok',
   ByeOk: 'bye_ok',
+  CheckoutQueued: 'checkout_queued',
+  QueueOk: 'queue_ok',
+  QueueCancelOk: 'queue_cancel_ok',
   Error: 'error',
   Revoked: 'revoked',
   Draining: 'draining',
+  QueuePosition: 'queue_position',
+  QueueGranted: 'queue_granted',
+  QueueEnded: 'queue_ended',
 } as const;
+
+/**
+ * Capabilities a server advertises in hello_ok (PROTOCOL.md §3.5, §12): a client sends the
+ * request fields and types of a capability only to a server that lists it.
+ */
+export const Capability = {
+  /** checkout.wait_ms, checkout_queued, queue, queue_cancel and the queue_* pushes. */
+  Queue: 'queue',
+  /** leases.seat_type, and the named/group fields of status_ok. */
+  Models: 'models',
+} as const;
+export type Capability = (typeof Capability)[keyof typeof Capability];
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
 // ---- field rules (§3.3) ----
@@ -73,11 +93,14 @@ const seatCount = uint(0, MAX_SAFE);
 const code = str({ min: 1, max: 64, pattern: /^[A-Z][A-Z0-9_]*$/, patternText: 'an upper-case code' });
 const text = str({ min: 0, max: 4096 });
 const shortText = str({ min: 0, max: 64 });
+const groupName = featureName;
 
 /** Largest `count` of one checkout. */
 export const MAX_CHECKOUT_COUNT = 65_535;
 /** Most entries in one heartbeat's `leases`. */
 export const MAX_HEARTBEAT_LEASES = 10_000;
+/** Longest wait a checkout may ask for: one day. */
+export const MAX_WAIT_MS = 86_400_000;
 
 // ---- client → server (§6) ----
 const helloShape = {
@@ -96,6 +119,8 @@ const checkoutShape = {
   feature: featureName,
   count: optional(uint(1, MAX_CHECKOUT_COUNT)),
   key: optional(requestKey),
+  // Capability "queue": wait up to this long in the feature's queue instead of being denied.
+  wait_ms: optional(uint(0, MAX_WAIT_MS)),
 } as const;
 const heartbeatShape = {
   id: requestId,
@@ -105,12 +130,17 @@ const heartbeatShape = {
 } as const;
 const checkinShape = { id: requestId, lease: hex32, fencing } as const;
 const statusShape = { id: requestId, feature: optional(featureName) } as const;
+const seatType = literal(['concurrent', 'named']);
 const leasesShape = {
   id: requestId,
   feature: optional(featureName),
   user: optional(userName),
   host: optional(hostName),
+  // Capability "models". (Not `type`: that key names the message.)
+  seat_type: optional(seatType),
 } as const;
+const queueShape = { id: requestId, feature: optional(featureName) } as const;
+const queueCancelShape = { id: requestId, ticket: hex32 } as const;
 const byeShape = { id: requestId } as const;
 
 // ---- server → client (§7) ----
@@ -124,10 +154,30 @@ const leaseInfo = record({
   client_name: str({ min: 1, max: 64 }),
   peer: optional(str({ min: 0, max: 128 })),
   count: uint(1, MAX_SAFE),
-  type: literal(['concurrent', 'named']),
+  type: seatType,
+  group: optional(groupName),
+  shared: optional(bool()),
   age_ms: durationMs,
   idle_ms: durationMs,
   heartbeat_age_ms: durationMs,
+});
+const groupUsage = record({
+  name: groupName,
+  in_use: seatCount,
+  reserve: optional(seatCount),
+  max: optional(seatCount),
+});
+const waiterInfo = record({
+  ticket: hex32,
+  feature: featureName,
+  user: userName,
+  host: hostName,
+  count: uint(1, MAX_SAFE),
+  position: uint(1, MAX_SAFE),
+  priority: uint(0, MAX_SAFE),
+  group: optional(groupName),
+  waited_ms: durationMs,
+  wait_left_ms: durationMs,
 });
 const featureStatus = record({
   name: featureName,
@@ -138,6 +188,12 @@ const featureStatus = record({
   queued: seatCount,
   overdraft: seatCount,
   idle_timeout_ms: optional(durationMs),
+  // Capability "models".
+  named_seats: optional(seatCount),
+  named_in_use: optional(seatCount),
+  concurrent_seats: optional(seatCount),
+  concurrent_in_use: optional(seatCount),
+  groups: optional(list(groupUsage, 10_000)),
   leases: list(leaseInfo, 1_000_000),
 });
 
@@ -177,9 +233,37 @@ const statusOkShape = {
 } as const;
 const leasesOkShape = { id: requestId, leases: list(leaseInfo, 1_000_000) } as const;
 const byeOkShape = { id: requestId, released: uint(0, MAX_SAFE) } as const;
+const checkoutQueuedShape = {
+  id: requestId,
+  ticket: hex32,
+  feature: featureName,
+  count: uint(1, MAX_SAFE),
+  position: uint(1, MAX_SAFE),
+  wait_ms: durationMs,
+  message: text,
+} as const;
+const queueOkShape = { id: requestId, waiters: list(waiterInfo, 1_000_000) } as const;
+const queueCancelOkShape = { id: requestId, cancelled: bool() } as const;
 const errorShape = { id: optional(requestId), code, message: text, details: optional(anyMap()) } as const;
 const revokedShape = { lease: hex32, feature: featureName, code, reason: shortText, message: text } as const;
 const drainingShape = { message: text, grace_ms: durationMs } as const;
+const queuePositionShape = { ticket: hex32, feature: featureName, position: uint(1, MAX_SAFE) } as const;
+const queueGrantedShape = {
+  ticket: hex32,
+  lease: hex32,
+  feature: featureName,
+  count: uint(1, MAX_SAFE),
+  fencing,
+  ttl_ms: uint(1, MAX_SAFE),
+  idle_timeout_ms: optional(durationMs),
+} as const;
+const queueEndedShape = {
+  ticket: hex32,
+  feature: featureName,
+  reason: shortText,
+  code,
+  message: text,
+} as const;
 
 type Msg<T extends MessageType, S extends Shape> = { type: T } & InferShape<S>;
 
@@ -200,22 +284,44 @@ export type ByeOk = Msg<'bye_ok', typeof byeOkShape>;
 export type ErrorReply = Msg<'error', typeof errorShape>;
 export type Revoked = Msg<'revoked', typeof revokedShape>;
 export type Draining = Msg<'draining', typeof drainingShape>;
+export type Queue = Msg<'queue', typeof queueShape>;
+export type QueueCancel = Msg<'queue_cancel', typeof queueCancelShape>;
+export type CheckoutQueued = Msg<'checkout_queued', typeof checkoutQueuedShape>;
+export type QueueOk = Msg<'queue_ok', typeof queueOkShape>;
+export type QueueCancelOk = Msg<'queue_cancel_ok', typeof queueCancelOkShape>;
+export type QueuePosition = Msg<'queue_position', typeof queuePositionShape>;
+export type QueueGranted = Msg<'queue_granted', typeof queueGrantedShape>;
+export type QueueEnded = Msg<'queue_ended', typeof queueEndedShape>;
 
 export type LeaseGrant = HelloOk['leases'][number];
 export type LeaseInfo = LeasesOk['leases'][number];
 export type FeatureStatusWire = StatusOk['features'][number];
+export type WaiterInfo = QueueOk['waiters'][number];
+export type GroupUsage = NonNullable<FeatureStatusWire['groups']>[number];
 
-export type ClientMessage = Hello | Checkout | Heartbeat | Checkin | Status | Leases | Bye;
+export type ClientMessage =
+  | Hello
+  | Checkout
+  | Heartbeat
+  | Checkin
+  | Status
+  | Leases
+  | Bye
+  | Queue
+  | QueueCancel;
 export type ReplyMessage =
   | HelloOk
   | CheckoutOk
+  | CheckoutQueued
   | HeartbeatOk
   | CheckinOk
   | StatusOk
   | LeasesOk
   | ByeOk
+  | QueueOk
+  | QueueCancelOk
   | ErrorReply;
-export type PushMessage = Revoked | Draining;
+export type PushMessage = Revoked | Draining | QueuePosition | QueueGranted | QueueEnded;
 export type ServerMessage = ReplyMessage | PushMessage;
 export type Message = ClientMessage | ServerMessage;
 
@@ -228,6 +334,8 @@ export const REPLY_TYPE = {
   status: 'status_ok',
   leases: 'leases_ok',
   bye: 'bye_ok',
+  queue: 'queue_ok',
+  queue_cancel: 'queue_cancel_ok',
 } as const satisfies Record<ClientMessage['type'], ReplyMessage['type']>;
 
 type Entries = ReadonlyArray<readonly [string, Schema]>;
@@ -241,6 +349,8 @@ const CLIENT_SHAPES: Readonly<Record<ClientMessage['type'], Entries>> = {
   status: Object.entries(statusShape),
   leases: Object.entries(leasesShape),
   bye: Object.entries(byeShape),
+  queue: Object.entries(queueShape),
+  queue_cancel: Object.entries(queueCancelShape),
 };
 
 const SERVER_SHAPES: Readonly<Record<ServerMessage['type'], Entries>> = {
@@ -254,6 +364,12 @@ const SERVER_SHAPES: Readonly<Record<ServerMessage['type'], Entries>> = {
   error: Object.entries(errorShape),
   revoked: Object.entries(revokedShape),
   draining: Object.entries(drainingShape),
+  checkout_queued: Object.entries(checkoutQueuedShape),
+  queue_ok: Object.entries(queueOkShape),
+  queue_cancel_ok: Object.entries(queueCancelOkShape),
+  queue_position: Object.entries(queuePositionShape),
+  queue_granted: Object.entries(queueGrantedShape),
+  queue_ended: Object.entries(queueEndedShape),
 };
 
 const TYPE_KEY: ReadonlySet<string> = new Set(['type']);
@@ -294,6 +410,19 @@ export function parseServerMessage(map: WireMap): ServerMessage {
 export function peekRequestId(map: WireMap): number | undefined {
   const id = map.id;
   return typeof id === 'number' && Number.isInteger(id) && id >= 1 && id <= 0xffffffff ? id : undefined;
+}
+
+const PUSH_TYPES: ReadonlySet<string> = new Set([
+  'revoked',
+  'draining',
+  'queue_position',
+  'queue_granted',
+  'queue_ended',
+]);
+
+/** Whether a server message is a push (no request id; PROTOCOL.md §7.9). */
+export function isPush(message: ServerMessage): message is PushMessage {
+  return PUSH_TYPES.has(message.type);
 }
 
 export function isClientMessageType(type: string): type is ClientMessage['type'] {

@@ -226,7 +226,11 @@ export class ClientConnection implements PushTarget {
     this.#state = 'closed';
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
-    if (this.#sessionId) this.ctx.links.unlink(this.#sessionId, this);
+    if (this.#sessionId) {
+      // Disconnect leaves the queue (DESIGN §2 "queue"), unless the session already moved on.
+      if (this.ctx.links.get(this.#sessionId) === this) this.ctx.engine.leaveQueue(this.#sessionId);
+      this.ctx.links.unlink(this.#sessionId, this);
+    }
     this.ctx.logger.debug({ conn: this.connectionId, peer: this.peer }, 'connection closed');
     this.onClosed(this);
   }

@@ -7,6 +7,7 @@ import type { Config, Endpoint } from '../config/types.js';
 import type { Clock } from '../engine/clock.js';
 import { LeaseEngine } from '../engine/engine.js';
 import { codeForReclaim } from '../protocol/codes.js';
+import type { QueueGranted } from '../protocol/messages.js';
 import { monotonicClock } from './clock.js';
 import { ClientConnection } from './connection.js';
 import type { ServerContext } from './context.js';
@@ -43,6 +44,7 @@ export class Daemon {
       clock,
       leaseTtlMs: s.leaseTtlMs,
       features: config.features,
+      directory: config.directory,
       maxLeasesPerSession: s.maxLeasesPerSession,
     });
     const links = new SessionLinks();
@@ -197,6 +199,57 @@ export class Daemon {
       const conn = links.get(sessionId);
       if (conn instanceof ClientConnection) conn.close('session expired');
     });
+    engine.on('queued', ({ waiter }) => {
+      logger.info(
+        {
+          ticket: waiter.ticket,
+          feature: waiter.feature,
+          count: waiter.count,
+          user: waiter.user,
+          host: waiter.host,
+          position: waiter.position,
+        },
+        'checkout queued',
+      );
+    });
+    engine.on('queuePosition', ({ waiter }) => {
+      links.get(waiter.sessionId)?.push({
+        type: 'queue_position',
+        ticket: waiter.ticket,
+        feature: waiter.feature,
+        position: waiter.position,
+      });
+    });
+    engine.on('queueGranted', ({ waiter, lease }) => {
+      const push: QueueGranted = {
+        type: 'queue_granted',
+        ticket: waiter.ticket,
+        lease: lease.id,
+        feature: lease.feature,
+        count: lease.count,
+        fencing: lease.fencing,
+        ttl_ms: engine.leaseTtlMs,
+      };
+      const idle = engine.featureConfig(lease.feature)?.idleTimeoutMs;
+      if (idle !== undefined) push.idle_timeout_ms = idle;
+      links.get(waiter.sessionId)?.push(push);
+    });
+    engine.on('queueLeft', ({ waiter, reason, code, message }) => {
+      logger.info(
+        { ticket: waiter.ticket, feature: waiter.feature, user: waiter.user, reason, code },
+        `left the queue: ${message}`,
+      );
+      // A cancel is answered by its reply, and a disconnected waiter has nobody to tell.
+      if (reason === 'cancelled' || reason === 'disconnected') return;
+      links.get(waiter.sessionId)?.push({
+        type: 'queue_ended',
+        ticket: waiter.ticket,
+        feature: waiter.feature,
+        reason,
+        code,
+        message,
+      });
+    });
     engine.on('seatsChanged', (e) => {
       logger.info(
         { feature: e.feature, seats: e.seats, inUse: e.inUse, overdraft: e.overdraft },
@@ -218,6 +271,8 @@ function reclaimMessage(reason: string, config: Config, feature: string): string
       return 'An administrator freed the lease.';
     case 'feature_removed':
       return `Feature '${feature}' was removed from the configuration.`;
+    case 'idle-preempted':
+      return `Someone is waiting for '${feature}' and this lease was the one idle longest: it was reclaimed for them.`;
     default:
       return `The lease was reclaimed (${reason}).`;
   }

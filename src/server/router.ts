@@ -8,6 +8,7 @@ import type { ClientMessage, ServerMessage } from '../protocol/messages.js';
 import type { ClientConnection } from './connection.js';
 import { handleCheckin, handleCheckout, handleHeartbeat } from './handlers/leases.js';
 import { handleLeases, handleStatus } from './handlers/queries.js';
+import { handleQueue, handleQueueCancel } from './handlers/queue.js';
 import { handleBye, handleHello } from './handlers/session.js';
 
 export function dispatch(conn: ClientConnection, message: ClientMessage): ServerMessage {
@@ -31,6 +32,10 @@ export function dispatch(conn: ClientConnection, message: ClientMessage): Server
       return handleLeases(conn, message);
     case 'bye':
       return handleBye(conn, sessionId, message);
+    case 'queue':
+      return handleQueue(conn, message);
+    case 'queue_cancel':
+      return handleQueueCancel(conn, sessionId, message);
     default: {
       const unhandled: never = message;
       throw new InvalidRequestError(`Unhandled request ${(unhandled as { type: string }).type}.`);

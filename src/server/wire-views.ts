@@ -3,7 +3,7 @@
  * wire carries only durations measured from `now` (DESIGN §3.2).
  */
 import type { FeatureStatus, LeaseView } from '../engine/types.js';
-import type { FeatureStatusWire, LeaseGrant, LeaseInfo } from '../protocol/messages.js';
+import type { FeatureStatusWire, GroupUsage, LeaseGrant, LeaseInfo } from '../protocol/messages.js';
 
 const since = (now: number, t: number): number => Math.max(0, Math.floor(now - t));
 
@@ -26,6 +26,8 @@ export function toLeaseInfo(lease: LeaseView, now: number): LeaseInfo {
   };
   if (lease.display !== undefined) info.display = lease.display;
   if (lease.peer !== undefined) info.peer = lease.peer;
+  if (lease.group !== undefined) info.group = lease.group;
+  if (lease.shared) info.shared = true;
   return info;
 }
 
@@ -38,6 +40,16 @@ export function toFeatureStatus(status: FeatureStatus, now: number): FeatureStat
     free: status.free,
     queued: status.queued,
     overdraft: status.overdraft,
+    named_seats: status.namedSeats,
+    named_in_use: status.namedInUse,
+    concurrent_seats: status.concurrentSeats,
+    concurrent_in_use: status.concurrentInUse,
+    groups: status.groups.map((g) => {
+      const usage: GroupUsage = { name: g.name, in_use: g.inUse };
+      if (g.reserve !== undefined) usage.reserve = g.reserve;
+      if (g.max !== undefined) usage.max = g.max;
+      return usage;
+    }),
     leases: status.leases.map((l) => toLeaseInfo(l, now)),
   };
   if (status.idleTimeoutMs !== undefined) out.idle_timeout_ms = status.idleTimeoutMs;

@@ -15,7 +15,7 @@ describe('leasehold check-config', () => {
   it('exits 0 for config.example.toml', async () => {
     const r = await runCli('check-config', '--config', 'config.example.toml');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/config\.example\.toml: ok \(2 features, listen 127\.0\.0\.1:27000/);
+    expect(r.stdout).toMatch(/config\.example\.toml: ok \(3 features, listen 127\.0\.0\.1:27000/);
   });
 
   it.each([

@@ -154,6 +154,7 @@ describe('loadConfigFile', () => {
 
   it('accepts config.example.toml as shipped', () => {
     const config = loadConfigFile(new URL('../../config.example.toml', import.meta.url).pathname);
-    expect(config.features.map((f) => f.name)).toEqual(['cad', 'analytics']);
+    expect(config.features.map((f) => f.name)).toEqual(['cad', 'simulate', 'analytics']);
+    expect(config.directory.users.map((u) => u.name)).toEqual(['alice', 'bob', 'carol', 'dave']);
   });
 });

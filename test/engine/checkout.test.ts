@@ -26,6 +26,7 @@ describe('checkout', () => {
       clientName: 'cad-app/1.0',
       peer: '10.0.0.1:5000',
       type: 'concurrent',
+      shared: false,
       grantedAt: 1_005,
       lastHeartbeatAt: 1_005,
       lastActivityAt: 1_005,

@@ -132,20 +132,23 @@ describe('features', () => {
     expect(h.engine.featureStatus('cad')[0]).toMatchObject({ inUse: 0, leases: [] });
   });
 
-  it("refuses the named and mixed models for now, naming the feature (they'd break named-seat promises)", () => {
+  it('accepts the named and mixed models, and refuses named assignments on a concurrent feature', () => {
     const clock = new ManualClock();
     for (const model of ['named', 'mixed'] as const) {
-      const error = thrown(
-        () => new LeaseEngine({ clock, leaseTtlMs: TTL, features: [{ name: 'cad', seats: 1, model }] }),
-      );
-      expect(error.code).toBe('INVALID_REQUEST');
-      expect(error.message).toBe(
-        `Feature 'cad' uses model '${model}', which is not supported yet; only 'concurrent' is.`,
-      );
+      const engine = new LeaseEngine({
+        clock,
+        leaseTtlMs: TTL,
+        features: [{ name: 'cad', seats: 2, model, namedUsers: ['alice'] }],
+      });
+      expect(engine.featureStatus('cad')[0]).toMatchObject({ model, namedSeats: 1, concurrentSeats: 1 });
     }
     const h = harness();
-    expect(thrown(() => h.engine.updateFeature({ name: 'cad', seats: 3, model: 'named' })).code).toBe(
-      'INVALID_REQUEST',
+    const error = thrown(() =>
+      h.engine.updateFeature({ name: 'cad', seats: 3, model: 'concurrent', namedUsers: ['alice'] }),
+    );
+    expect(error.code).toBe('INVALID_REQUEST');
+    expect(error.message).toBe(
+      "Feature 'cad': named assignments need model 'named' or 'mixed'; the model is 'concurrent'.",
     );
     expect(h.engine.featureStatus('cad')[0]?.model).toBe('concurrent');
   });
@@ -218,7 +221,21 @@ describe('queries', () => {
       { name: 'alpha', seats: 2, model: 'concurrent', idleTimeoutMs: 1_000 },
     ]);
     expect(h.engine.featureStatus()).toEqual([
-      { name: 'zeta', model: 'concurrent', seats: 1, inUse: 0, free: 1, queued: 0, overdraft: 0, leases: [] },
+      {
+        name: 'zeta',
+        model: 'concurrent',
+        seats: 1,
+        inUse: 0,
+        free: 1,
+        queued: 0,
+        overdraft: 0,
+        namedSeats: 0,
+        namedInUse: 0,
+        concurrentSeats: 1,
+        concurrentInUse: 0,
+        groups: [],
+        leases: [],
+      },
       {
         name: 'alpha',
         model: 'concurrent',
@@ -227,6 +244,11 @@ describe('queries', () => {
         free: 2,
         queued: 0,
         overdraft: 0,
+        namedSeats: 0,
+        namedInUse: 0,
+        concurrentSeats: 2,
+        concurrentInUse: 0,
+        groups: [],
         idleTimeoutMs: 1_000,
         leases: [],
       },

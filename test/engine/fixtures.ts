@@ -27,6 +27,11 @@ export const ALL_EVENTS: readonly EngineEventName[] = [
   'sessionOpened',
   'sessionEnded',
   'seatsChanged',
+  'queued',
+  'queuePosition',
+  'queueGranted',
+  'queueLeft',
+  'directoryChanged',
 ];
 
 export type RecordedEvent = {

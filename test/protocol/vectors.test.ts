@@ -39,9 +39,21 @@ for (const [side, vectors, parse] of valid) {
       const types = new Set(vectors.map((v) => v.message.type));
       const expected =
         side === 'client'
-          ? ['hello', 'checkout', 'heartbeat', 'checkin', 'status', 'leases', 'bye']
-          : ['hello_ok', 'checkout_ok', 'heartbeat_ok', 'checkin_ok', 'status_ok', 'leases_ok', 'bye_ok'];
-      for (const t of [...expected, ...(side === 'server' ? ['error', 'revoked', 'draining'] : [])]) {
+          ? ['hello', 'checkout', 'heartbeat', 'checkin', 'status', 'leases', 'bye', 'queue', 'queue_cancel']
+          : [
+              'hello_ok',
+              'checkout_ok',
+              'heartbeat_ok',
+              'checkin_ok',
+              'status_ok',
+              'leases_ok',
+              'bye_ok',
+              'checkout_queued',
+              'queue_ok',
+              'queue_cancel_ok',
+            ];
+      const pushes = ['error', 'revoked', 'draining', 'queue_position', 'queue_granted', 'queue_ended'];
+      for (const t of [...expected, ...(side === 'server' ? pushes : [])]) {
         expect(types).toContain(t);
       }
     });

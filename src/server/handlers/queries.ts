@@ -24,6 +24,7 @@ export function handleLeases(conn: ClientConnection, req: Leases): LeasesOk {
     ...(req.feature === undefined ? {} : { feature: req.feature }),
     ...(req.user === undefined ? {} : { user: req.user }),
     ...(req.host === undefined ? {} : { host: req.host }),
+    ...(req.seat_type === undefined ? {} : { type: req.seat_type }),
   };
   return {
     type: 'leases_ok',

@@ -4,6 +4,7 @@ import { LeaseholdError } from '../../protocol/errors.js';
 import {
   type Bye,
   type ByeOk,
+  Capability,
   type Hello,
   type HelloOk,
   SUPPORTED_VERSIONS,
@@ -68,7 +69,7 @@ export function handleHello(conn: ClientConnection, hello: Hello): HelloOk {
     heartbeat_interval_ms: limits.heartbeatIntervalMs,
     lease_ttl_ms: engine.leaseTtlMs,
     max_frame_bytes: limits.maxFrameBytes,
-    capabilities: [],
+    capabilities: [Capability.Queue, Capability.Models],
     leases: resumed ? engine.listLeases({ sessionId }).map(toLeaseGrant) : [],
   };
 }

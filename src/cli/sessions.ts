@@ -1,0 +1,107 @@
+/**
+ * `leasehold sessions [--feature F] [--user U] [--type named|concurrent] [--json]`: every lease with
+ * its holder and seat type (DESIGN §5).
+ */
+import { type Command, Option } from 'commander';
+import type { HolderInfo } from '../client/views.js';
+import {
+  addConnectionOptions,
+  type ConnectionFlags,
+  connect,
+  describeError,
+  exitCodeFor,
+} from './connection-options.js';
+import { ExitCode } from './exit-codes.js';
+import { localTime, shortDuration, table } from './format.js';
+import type { CommandIO } from './io.js';
+
+interface SessionsFlags extends ConnectionFlags {
+  feature?: string;
+  user?: string;
+  host?: string;
+  type?: 'named' | 'concurrent';
+  json?: boolean;
+}
+
+export function addSessionsCommand(program: Command, io: CommandIO): void {
+  addConnectionOptions(
+    program
+      .command('sessions')
+      .description(
+        'list leases: holder, host, peer, feature, seat type, count, since, last heartbeat, idle time',
+      )
+      .option('--feature <feature>', 'only this feature')
+      .option('--user <user>', 'only this user')
+      .option('--host <host>', 'only this host')
+      .addOption(new Option('--type <type>', 'only this seat type').choices(['named', 'concurrent']))
+      .option('--json', 'print one JSON document (camelCase keys)'),
+  ).action(async (flags: SessionsFlags) => {
+    io.setExitCode(await sessions(flags, io));
+  });
+}
+
+async function sessions(flags: SessionsFlags, io: CommandIO): Promise<number> {
+  let leases: HolderInfo[];
+  try {
+    const client = await connect(flags);
+    try {
+      leases = await client.listLeases({
+        ...(flags.feature === undefined ? {} : { feature: flags.feature }),
+        ...(flags.user === undefined ? {} : { user: flags.user }),
+        ...(flags.host === undefined ? {} : { host: flags.host }),
+        ...(flags.type === undefined ? {} : { type: flags.type }),
+      });
+    } finally {
+      await client.close();
+    }
+  } catch (err) {
+    io.err(`leasehold: ${describeError(err)}\n`);
+    return exitCodeFor(err);
+  }
+  const now = Date.now();
+  if (flags.json) {
+    const doc = {
+      sessions: leases.map((l) => ({
+        id: l.id,
+        feature: l.feature,
+        user: l.user,
+        host: l.host,
+        ...(l.display === undefined ? {} : { display: l.display }),
+        clientName: l.clientName,
+        ...(l.peer === undefined ? {} : { peer: l.peer }),
+        type: l.type,
+        ...(l.group === undefined ? {} : { group: l.group }),
+        shared: l.shared ?? false,
+        count: l.count,
+        since: new Date(now - l.ageMs).toISOString(),
+        lastHeartbeat: new Date(now - l.heartbeatAgeMs).toISOString(),
+        idleMs: l.idleMs,
+      })),
+    };
+    io.out(`${JSON.stringify(doc, null, 2)}\n`);
+    return ExitCode.Ok;
+  }
+  if (leases.length === 0) {
+    io.out('No leases.\n');
+    return ExitCode.Ok;
+  }
+  io.out(
+    `${table(
+      ['FEATURE', 'TYPE', 'USER', 'HOST', 'PEER', 'GROUP', 'COUNT', 'SINCE', 'HEARTBEAT', 'IDLE', 'LEASE'],
+      leases.map((l) => [
+        l.feature,
+        l.shared ? `${l.type}*` : l.type,
+        l.user,
+        l.host,
+        l.peer ?? '-',
+        l.group ?? '-',
+        String(l.count),
+        localTime(new Date(now - l.ageMs)),
+        `${shortDuration(l.heartbeatAgeMs)} ago`,
+        shortDuration(l.idleMs),
+        l.id,
+      ]),
+    )}\n${leases.some((l) => l.shared) ? '* shares a seat with another lease of the same user\n' : ''}`,
+  );
+  return ExitCode.Ok;
+}

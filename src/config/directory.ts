@@ -1,0 +1,66 @@
+/**
+ * [users.NAME] and [groups.NAME]: the user directory and the groups that features give reserves,
+ * caps, priorities and include/exclude rules to (DESIGN §2; issue 4).
+ */
+import type { GroupConfig, UserConfig } from '../engine/types.js';
+import type { ConfigReader } from './reader.js';
+
+export interface DirectoryConfig {
+  users: UserConfig[];
+  groups: GroupConfig[];
+}
+
+const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+// C0/C1 control characters and DEL, as the wire refuses them in user and host names.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+export function isUserName(name: string): boolean {
+  return name.length > 0 && Buffer.byteLength(name) <= 128 && !CONTROL.test(name);
+}
+
+export function isGroupName(name: string): boolean {
+  return GROUP_NAME.test(name);
+}
+
+export function readDirectory(top: ConfigReader): DirectoryConfig {
+  const groups: GroupConfig[] = [];
+  const g = top.child('groups');
+  for (const name of g?.keys() ?? []) {
+    if (!isGroupName(name)) {
+      g!.problem(
+        name,
+        'a group name is 1..64 letters, digits, "_", "." or "-", starting with a letter or digit',
+      );
+      continue;
+    }
+    const r = g!.child(name);
+    if (!r) continue;
+    r.allowOnly(['users', 'hosts', 'priority']);
+    groups.push({
+      name,
+      users: r.stringList('users', isUserName, 'user names'),
+      hosts: r.stringList('hosts', isUserName, 'host names'),
+      priority: r.integer('priority', 0, 0, 1_000_000),
+    });
+  }
+  const groupNames = new Set(groups.map((x) => x.name));
+  const users: UserConfig[] = [];
+  const u = top.child('users');
+  for (const name of u?.keys() ?? []) {
+    if (!isUserName(name)) {
+      u!.problem(name, 'a user name is 1..128 bytes without control characters');
+      continue;
+    }
+    const r = u!.child(name);
+    if (!r) continue;
+    r.allowOnly(['enabled', 'groups']);
+    const memberOf = r.stringList('groups', isGroupName, 'group names');
+    for (const group of memberOf) {
+      if (!groupNames.has(group))
+        r.problem('groups', `names group "${group}", which no [groups.${group}] defines`);
+    }
+    users.push({ name, enabled: r.boolean('enabled', true), groups: memberOf });
+  }
+  return { users, groups };
+}

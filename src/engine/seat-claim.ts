@@ -1,0 +1,35 @@
+/**
+ * Seat claims: what occupies a feature's seats. Every live lease belongs to exactly one claim, and a
+ * claim holds its seats until its last lease ends. A named claim is one seat per (feature, user),
+ * shared by every lease of that user in any session (issue 4 §1); with dedupe, a repeated checkout
+ * by the same user (on the same host) joins the concurrent claim it already holds (FlexLM
+ * DUP_GROUP) instead of taking more seats.
+ */
+import type { LeaseRecord } from './lease-record.js';
+import type { LeaseType } from './types.js';
+
+export class SeatClaim {
+  readonly type: LeaseType;
+  readonly seats: number;
+  /** The group whose share the claim counts against (concurrent claims only). */
+  readonly group: string | undefined;
+  readonly user: string;
+  readonly host: string;
+  /** In grant order. */
+  readonly leases = new Set<LeaseRecord>();
+
+  constructor(type: LeaseType, seats: number, group: string | undefined, user: string, host: string) {
+    this.type = type;
+    this.seats = seats;
+    this.group = group;
+    this.user = user;
+    this.host = host;
+  }
+
+  /** The latest user activity among the claim's leases: the claim is as idle as its busiest lease. */
+  lastActivityAt(): number {
+    let latest = Number.NEGATIVE_INFINITY;
+    for (const lease of this.leases) if (lease.lastActivityAt > latest) latest = lease.lastActivityAt;
+    return latest;
+  }
+}
