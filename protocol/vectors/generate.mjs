@@ -103,6 +103,8 @@ const client = [
   ['queue_cancel', { type: 'queue_cancel', id: 17, ticket: Q1 }],
   // Capability "models".
   ['leases: named seats only', { type: 'leases', id: 14, seat_type: 'named' }],
+  ['admin_reload (admin socket only)', { type: 'admin_reload', id: 30 }],
+  ['admin_shutdown (admin socket only)', { type: 'admin_shutdown', id: 31 }],
 ];
 
 const info = {
@@ -432,6 +434,20 @@ const server = [
         group: 'design',
         max: 6,
         group_in_use: 6,
+      },
+    },
+  ],
+  ['admin_reload_ok', { type: 'admin_reload_ok', id: 30, added: ['cam'], removed: [], changed: ['cad'] }],
+  ['admin_shutdown_ok', { type: 'admin_shutdown_ok', id: 31 }],
+  [
+    'error: a reload refused (CONFIG_INVALID)',
+    {
+      type: 'error',
+      id: 30,
+      code: 'CONFIG_INVALID',
+      message: 'The config is invalid; the old one stays in force.',
+      details: {
+        problems: ['/etc/leasehold/leasehold.toml: features.cad.seats: must be a whole number ≥ 1, got -1'],
       },
     },
   ],

@@ -15,6 +15,7 @@ export const DEFAULT_SERVER = '127.0.0.1:27000';
 export interface ConnectionFlags {
   server?: string[];
   token?: string;
+  socket?: string;
 }
 
 export function addConnectionOptions(command: Command): Command {
@@ -30,7 +31,12 @@ export function addConnectionOptions(command: Command): Command {
             .filter(Boolean),
         ]),
     )
-    .addOption(new Option('--token <token>', 'auth token').env('LEASEHOLD_TOKEN'));
+    .addOption(new Option('--token <token>', 'auth token').env('LEASEHOLD_TOKEN'))
+    .addOption(
+      new Option('--socket <path>', "the daemon's local admin socket (instead of --server)").env(
+        'LEASEHOLD_SOCKET',
+      ),
+    );
 }
 
 export function connectOptions(flags: ConnectionFlags, extra: Partial<ConnectOptions> = {}): ConnectOptions {
@@ -41,6 +47,7 @@ export function connectOptions(flags: ConnectionFlags, extra: Partial<ConnectOpt
     ...extra,
   };
   if (flags.token !== undefined) options.token = flags.token;
+  if (flags.socket !== undefined) options.socket = flags.socket;
   return options;
 }
 
@@ -77,6 +84,7 @@ export function exitCodeFor(err: unknown): number {
   }
   if (err instanceof LeaseholdError) {
     if (err.code === ErrorCode.NotPermitted || err.code === ErrorCode.AuthFailed) return ExitCode.NoPerm;
+    if (err.code === ErrorCode.ConfigInvalid) return ExitCode.Config;
     if (DENIALS.has(err.code)) return ExitCode.TempFail;
   }
   return ExitCode.Failure;

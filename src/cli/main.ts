@@ -4,6 +4,7 @@
  * run `main` in-process.
  */
 import { Command, CommanderError } from 'commander';
+import { addAdminCommands } from './admin-commands.js';
 import { addCheckConfigCommand } from './check-config.js';
 import { addCheckoutCommand } from './checkout.js';
 import { ExitCode } from './exit-codes.js';
@@ -31,6 +32,7 @@ export function buildProgram(io: CommandIO): Command {
   addSessionsCommand(program, io);
   addQueueCommand(program, io);
   addCheckoutCommand(program, io);
+  addAdminCommands(program, io);
   program.addHelpText(
     'after',
     '\nExit codes: 0 ok, 64 usage, 69 server unreachable, 75 denied / no seat, 77 not permitted,\n' +

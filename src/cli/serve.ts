@@ -1,6 +1,8 @@
 /**
- * `leasehold serve [--config FILE]`: run the daemon in the foreground (systemd runs this). A bad
- * config exits 78 with every problem; SIGTERM and SIGINT stop it gracefully.
+ * `leasehold serve [--config FILE] [--force-recover]`: run the daemon in the foreground (systemd
+ * runs this). A bad config exits 78 with every problem; damaged state files refuse to start with
+ * what to do (exit 1); SIGTERM and SIGINT stop it gracefully (drain, final snapshot, exit 0);
+ * SIGHUP rereads the config, keeping every lease, or keeps the old one if the new one is bad.
  */
 import type { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
@@ -11,20 +13,35 @@ import { ExitCode } from './exit-codes.js';
 import type { CommandIO } from './io.js';
 import { VERSION } from './version.js';
 
+interface ServeFlags {
+  config: string;
+  forceRecover?: boolean;
+}
+
 export function addServeCommand(program: Command, io: CommandIO): void {
   program
     .command('serve')
     .description('run the daemon in the foreground (logs are JSON lines on stdout)')
     .addOption(configOption())
-    .action(async (options: { config: string }) => {
-      io.setExitCode(await serve(options.config, io));
+    .option(
+      '--force-recover',
+      'start even if state files are damaged: keep everything up to the last good record, set the rest aside (logged)',
+    )
+    .action(async (flags: ServeFlags) => {
+      io.setExitCode(await serve(flags, io));
     });
 }
 
-async function serve(path: string, io: CommandIO): Promise<number> {
+async function serve(flags: ServeFlags, io: CommandIO): Promise<number> {
   let daemon: Daemon;
+  let fatal: ((code: number) => void) | undefined;
   try {
-    daemon = await Daemon.start(loadConfigFile(path), { version: VERSION });
+    daemon = await Daemon.start(loadConfigFile(flags.config), {
+      version: VERSION,
+      configPath: flags.config,
+      ...(flags.forceRecover ? { forceRecover: true } : {}),
+      onFatal: () => fatal?.(ExitCode.Failure),
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`${err.message}\n`);
@@ -34,16 +51,26 @@ async function serve(path: string, io: CommandIO): Promise<number> {
     return ExitCode.Failure;
   }
   return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    const signals = { SIGTERM: stop, SIGINT: stop, SIGHUP: reload } as const;
+    const detach = () => {
+      for (const [signal, handler] of Object.entries(signals)) process.off(signal, handler);
+    };
+    fatal = (code) => {
+      detach();
+      resolve(code);
+    };
+    function stop(signal: NodeJS.Signals): void {
       daemon.ctx.logger.info({ signal }, 'stopping');
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
+      detach();
       daemon.close().then(
-        () => resolve(ExitCode.Ok),
+        () => resolve(daemon.shutdownExitCode),
         () => resolve(ExitCode.Failure),
       );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    }
+    function reload(): void {
+      daemon.reload();
+    }
+    for (const [signal, handler] of Object.entries(signals)) process.on(signal, handler);
+    daemon.onShutdownRequested(() => stop('SIGTERM'));
   });
 }

@@ -11,6 +11,8 @@ import type { Duplex } from 'node:stream';
 import { ErrorCode, isErrorCode } from '../protocol/codes.js';
 import { errorFromCode, LeaseholdError } from '../protocol/errors.js';
 import {
+  type AdminReloadOk,
+  type AdminShutdownOk,
   Capability,
   type CheckinOk,
   type CheckoutOk,
@@ -51,6 +53,8 @@ import { type RequestBody, WireConnection } from './wire-connection.js';
 export interface ConnectOptions {
   /** `host:port` of each server, tried in order (failover). */
   servers: readonly string[];
+  /** The daemon's local admin socket (a unix socket path): used instead of `servers` when given. */
+  socket?: string;
   /** Auth token (sent in the handshake). */
   token?: string;
   /** Holder identity; defaults: env LEASEHOLD_USER or the OS user, env LEASEHOLD_HOST or the host name. */
@@ -134,11 +138,16 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
 
   private constructor(options: ConnectOptions) {
     super();
-    if (options.servers.length === 0)
-      throw new TypeError('ConnectOptions.servers must name at least one server.');
-    this.#servers = options.servers.map(parseServerAddress);
+    if (options.servers.length === 0 && options.socket === undefined) {
+      throw new TypeError('ConnectOptions.servers must name at least one server (or give socket).');
+    }
+    this.#servers =
+      options.socket !== undefined
+        ? [{ host: 'localhost', port: 0, path: options.socket }]
+        : options.servers.map(parseServerAddress);
     this.#options = {
       servers: options.servers,
+      socket: options.socket ?? '',
       user: options.user ?? process.env.LEASEHOLD_USER ?? userInfo().username,
       host: options.host ?? process.env.LEASEHOLD_HOST ?? hostname(),
       clientName: options.clientName ?? 'leasehold-sdk',
@@ -329,6 +338,17 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     });
     const leases = reply.leases.map(toHolderInfo);
     return type === undefined || serverFilters ? leases : leases.filter((l) => l.type === type);
+  }
+
+  /** Admin (local socket): rereads the daemon's config file. Throws ConfigInvalidError when it is bad. */
+  async reloadConfig(): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    const reply = await this.#call<AdminReloadOk>({ type: 'admin_reload' });
+    return { added: reply.added, removed: reply.removed, changed: reply.changed };
+  }
+
+  /** Admin (local socket): asks the daemon to drain and stop. */
+  async shutdownServer(): Promise<void> {
+    await this.#call<AdminShutdownOk>({ type: 'admin_shutdown' });
   }
 
   /** Who waits for seats, in queue order (all features, or one). */

@@ -1,12 +1,14 @@
 /**
- * The SDK's only use of node:net (STYLE.md §1): open a TCP connection to `host:port` within a
- * deadline. Everything above works on the Duplex it returns.
+ * The SDK's only use of node:net (STYLE.md §1): open a TCP connection to `host:port`, or a unix
+ * socket, within a deadline. Everything above works on the Duplex it returns.
  */
 import { connect, type Socket } from 'node:net';
 
 export interface ServerAddress {
   readonly host: string;
   readonly port: number;
+  /** A unix socket instead of host and port (the daemon's local admin socket). */
+  readonly path?: string;
 }
 
 /** Parses `host:port` or `[v6]:port`. */
@@ -20,12 +22,16 @@ export function parseServerAddress(text: string): ServerAddress {
 }
 
 export function formatServerAddress(a: ServerAddress): string {
+  if (a.path !== undefined) return a.path;
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 export function connectTcp(address: ServerAddress, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: address.host, port: address.port, noDelay: true });
+    const socket =
+      address.path !== undefined
+        ? connect({ path: address.path })
+        : connect({ host: address.host, port: address.port, noDelay: true });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`connect to ${formatServerAddress(address)} timed out after ${timeoutMs} ms`));

@@ -26,11 +26,16 @@ export const DEFAULTS = {
   maxLeasesPerSession: 1_000,
   maxWriteBufferBytes: 1_048_576,
   logLevel: 'info',
+  durability: 'fsync',
+  snapshotInterval: '5m',
+  shutdownTimeout: '10s',
+  adminSocket: 'leasehold.sock',
 } as const;
 
 const FEATURE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const MODELS = ['concurrent', 'named', 'mixed'] as const;
+const DURABILITY = ['fsync', 'none'] as const;
 
 /** Reads and validates a config file. Relative `state_dir` is resolved against the file's folder. */
 export function loadConfigFile(path: string): Config {
@@ -82,6 +87,11 @@ function readServer(r: ConfigReader, baseDir: string): ServerConfig {
     'max_leases_per_session',
     'max_write_buffer_bytes',
     'log_level',
+    'durability',
+    'restart_grace',
+    'snapshot_interval',
+    'shutdown_timeout',
+    'admin_socket',
   ]);
   const stateDir = r.string('state_dir', DEFAULTS.stateDir);
   const server: ServerConfig = {
@@ -101,7 +111,20 @@ function readServer(r: ConfigReader, baseDir: string): ServerConfig {
     maxLeasesPerSession: r.integer('max_leases_per_session', DEFAULTS.maxLeasesPerSession, 1, 1_000_000),
     maxWriteBufferBytes: r.integer('max_write_buffer_bytes', DEFAULTS.maxWriteBufferBytes, 65_536, 1 << 30),
     logLevel: r.oneOf('log_level', DEFAULTS.logLevel, LOG_LEVELS),
+    durability: r.oneOf('durability', DEFAULTS.durability, DURABILITY),
+    restartGraceMs: 0,
+    snapshotIntervalMs: r.duration('snapshot_interval', DEFAULTS.snapshotInterval, 1000),
+    shutdownTimeoutMs: r.duration('shutdown_timeout', DEFAULTS.shutdownTimeout, 100),
+    adminSocket: '',
   };
+  const socket = r.string('admin_socket', DEFAULTS.adminSocket);
+  server.adminSocket = isAbsolute(socket) ? socket : resolve(server.stateDir, socket);
+  // DESIGN §3.6: after a restart every session gets at least a lease ttl to come back and resume.
+  const grace = r.optionalDuration('restart_grace', 20);
+  server.restartGraceMs = grace ?? 2 * server.leaseTtlMs;
+  if (grace !== undefined && grace < server.leaseTtlMs) {
+    r.problem('restart_grace', 'must be at least server.lease_ttl');
+  }
   // DESIGN §3.3: the client must get at least one heartbeat in before its lease runs out.
   if (server.leaseTtlMs < 2 * server.heartbeatIntervalMs) {
     r.problem('lease_ttl', 'must be at least twice server.heartbeat_interval');

@@ -31,4 +31,13 @@ export interface ServerConfig {
   maxLeasesPerSession: number;
   maxWriteBufferBytes: number;
   logLevel: LogLevel;
+  /** "fsync": every change is on disk before it is acknowledged; "none": unsafe, for benchmarks. */
+  durability: 'fsync' | 'none';
+  /** After a restart, how long a session has to resume before its leases are reclaimed. */
+  restartGraceMs: number;
+  snapshotIntervalMs: number;
+  /** SIGTERM: how long draining and the final snapshot may take before the process exits anyway. */
+  shutdownTimeoutMs: number;
+  /** The local admin socket (absolute path): full admin for whoever can open it (mode 0600). */
+  adminSocket: string;
 }

@@ -40,6 +40,10 @@ function stringList(value: unknown, what: string): readonly string[] {
   return value;
 }
 
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
+}
+
 export class Directory {
   readonly #users = new Map<string, DirectoryUser>();
   /** In directory order. */
@@ -175,6 +179,85 @@ export class Directory {
     if (own !== undefined && index >= 0) own.splice(index, 1);
   }
 
+  /**
+   * Creates or replaces a user (its enabled flag and its own group list); an existing user keeps its
+   * place in the directory. Returns whether anything changed.
+   */
+  setUser(config: UserConfig): boolean {
+    if (!isName(config?.name)) throw invalid('A user name must be a non-empty string.');
+    const { name } = config;
+    if (config.enabled !== undefined && typeof config.enabled !== 'boolean') {
+      throw invalid(`User '${name}': enabled must be true or false.`, { user: name });
+    }
+    const groups = [...new Set(stringList(config.groups, `User '${name}': groups`))];
+    for (const group of groups) this.#knownGroup(group, `User '${name}'`);
+    const enabled = config.enabled ?? true;
+    const existing = this.#users.get(name);
+    if (existing !== undefined && existing.enabled === enabled && sameList(existing.groups, groups))
+      return false;
+    this.#users.set(name, { name, enabled, groups });
+    return true;
+  }
+
+  /** Creates or replaces a group; an existing group keeps its place. Returns whether anything changed. */
+  setGroup(config: GroupConfig): boolean {
+    const existing = typeof config?.name === 'string' ? this.#groups.get(config.name) : undefined;
+    const next = Directory.#groupFrom(config);
+    if (
+      existing !== undefined &&
+      existing.priority === next.priority &&
+      sameList([...existing.users], [...next.users]) &&
+      sameList([...existing.hosts], [...next.hosts])
+    ) {
+      return false;
+    }
+    this.#groups.set(next.name, next);
+    return true;
+  }
+
+  /** Removes a group and every user's own reference to it. */
+  removeGroup(name: string): void {
+    this.#knownGroup(name);
+    this.#groups.delete(name);
+    for (const user of this.#users.values()) {
+      const index = user.groups.indexOf(name);
+      if (index >= 0) user.groups.splice(index, 1);
+    }
+  }
+
+  /** Puts the groups in the given order (every group named once): a holder's groups are read in it. */
+  orderGroups(names: readonly string[]): void {
+    const list = stringList(names, 'groups');
+    if (list.length !== this.#groups.size || new Set(list).size !== list.length) {
+      throw invalid('A group order must name every group once.');
+    }
+    const ordered = list.map((name) => this.#knownGroup(name));
+    this.#groups.clear();
+    for (const group of ordered) this.#groups.set(group.name, group);
+  }
+
+  /** Group names in directory order. */
+  groupOrder(): string[] {
+    return [...this.#groups.keys()];
+  }
+
+  /** The directory as plain data, in the shape it is built from (what a snapshot persists). */
+  toConfig(): { users: Required<UserConfig>[]; groups: Required<GroupConfig>[] } {
+    return {
+      users: Array.from(this.#users.values(), (u) => ({
+        name: u.name,
+        enabled: u.enabled,
+        groups: [...u.groups],
+      })),
+      groups: Array.from(this.#groups.values(), (g) => ({
+        name: g.name,
+        users: [...g.users],
+        hosts: [...g.hosts],
+        priority: g.priority,
+      })),
+    };
+  }
+
   // ---- views ----------------------------------------------------------------------------------
 
   /** Groups the user is a member of by name (host memberships aside), in directory order. */
@@ -195,21 +278,28 @@ export class Directory {
   // ---- internals ------------------------------------------------------------------------------
 
   #addGroup(config: GroupConfig): void {
+    if (isName(config?.name) && this.#groups.has(config.name)) {
+      throw invalid(`Group '${config.name}' is defined twice.`, { group: config.name });
+    }
+    const group = Directory.#groupFrom(config);
+    this.#groups.set(group.name, group);
+  }
+
+  static #groupFrom(config: GroupConfig): DirectoryGroup {
     if (!isName(config?.name)) throw invalid('A group name must be a non-empty string.');
     const { name } = config;
-    if (this.#groups.has(name)) throw invalid(`Group '${name}' is defined twice.`, { group: name });
     const priority = config.priority ?? 0;
     if (!Number.isSafeInteger(priority)) {
       throw invalid(`Group '${name}': priority must be an integer; got ${String(priority)}.`, {
         group: name,
       });
     }
-    this.#groups.set(name, {
+    return {
       name,
       users: new Set(stringList(config.users, `Group '${name}': users`)),
       hosts: new Set(stringList(config.hosts, `Group '${name}': hosts`)),
       priority,
-    });
+    };
   }
 
   #knownUser(name: string): DirectoryUser {

@@ -21,6 +21,7 @@ import { type Admission, decideAdmission, type QueueBlock } from './admission.js
 import type { Clock } from './clock.js';
 import { Directory } from './directory.js';
 import { capBreach, checkAssign, checkUnassign } from './directory-admin.js';
+import { applyDirectoryOp, DirectoryOpKind } from './directory-ops.js';
 import {
   draining,
   fencingMismatch,
@@ -35,6 +36,7 @@ import {
   unknownFeature,
 } from './engine-errors.js';
 import { type EngineOptions, resolveEngineOptions } from './engine-options.js';
+import { type EngineState, exportEngineState } from './engine-state.js';
 import { EventListenerError, EventQueue } from './event-queue.js';
 import { type DueHandlers, ExpirySchedule } from './expiry-schedule.js';
 import { validateFeatureConfig, validateSeatChange } from './feature-config-check.js';
@@ -47,16 +49,26 @@ import {
   isValidKey,
   isValidWait,
 } from './input-checks.js';
+import type { JournalRecord } from './journal-records.js';
 import { LeaseBook } from './lease-book.js';
 import { LeaseRecord, toLeaseView } from './lease-record.js';
 import { CHECKED_IN, type LeaseEnding } from './lease-tombstones.js';
 import { blockAhead, longestIdleClaim, scanQueue } from './queue-scan.js';
-import { hexSecretMatches, type RandomBytes, randomBuffer, TOKEN_BYTES, uniqueHexId } from './random-ids.js';
+import {
+  hexSecretHashMatches,
+  type RandomBytes,
+  randomBuffer,
+  TOKEN_BYTES,
+  uniqueHexId,
+} from './random-ids.js';
+import { planReconfigure, type ReconfigureResult } from './reconfigure-plan.js';
 import { SeatClaim } from './seat-claim.js';
-import { copyIdentity, SessionRecord, toSessionView } from './session-record.js';
+import { copyIdentity, hashToken, SessionRecord, toSessionView } from './session-record.js';
+import { StateLoader } from './state-loader.js';
 import {
   type CheckoutRequest,
   type CheckoutResult,
+  type DirectoryConfig,
   type EngineEventName,
   type EngineEvents,
   type FeatureConfig,
@@ -79,9 +91,22 @@ import {
 import { toWaiterView, WaiterRecord } from './wait-queue.js';
 
 export type { EngineOptions } from './engine-options.js';
+export type { EngineState } from './engine-state.js';
+export type { JournalRecord } from './journal-records.js';
+export type { ReconfigureResult } from './reconfigure-plan.js';
 
 /** Compared against when the session is unknown, so an unknown id costs what a wrong token costs. */
-const NO_TOKEN = Buffer.alloc(32);
+const NO_TOKEN_HASH = Buffer.alloc(32);
+
+export interface RestoreOptions {
+  /**
+   * DESIGN §3.6 restart grace: every restored session lives at least this long after the restore
+   * for its client to resume it. The server passes max(restart_grace, lease_ttl).
+   */
+  readonly graceMs: number;
+  /** The journal seq of `records[0]`, to name a record that cannot apply. Default 1. */
+  readonly firstSeq?: number;
+}
 
 export class LeaseEngine {
   readonly #clock: Clock;
@@ -171,11 +196,15 @@ export class LeaseEngine {
       const id = uniqueHexId(this.#random, (candidate) => this.#book.sessions.has(candidate));
       // A copy: an injected source may reuse its buffer, and the token must not change under us.
       const token = Buffer.from(randomBuffer(this.#random, TOKEN_BYTES));
-      const session = new SessionRecord(id, token, copyIdentity(identity), now);
+      // Only the hash is kept (and journaled): the token itself is handed out once, here.
+      const session = new SessionRecord(id, hashToken(token), copyIdentity(identity), now);
       this.#book.sessions.set(id, session);
       this.#expiry.armSession(session);
       if (this.#events.wants('sessionOpened')) {
-        this.#events.queue('sessionOpened', { session: toSessionView(session, this.#leaseTtlMs) });
+        this.#events.queue('sessionOpened', {
+          session: toSessionView(session, this.#leaseTtlMs),
+          tokenHash: session.tokenHash.toString('hex'),
+        });
       }
       return { sessionId: id, resumeToken: token.toString('hex') };
     });
@@ -189,9 +218,14 @@ export class LeaseEngine {
   resumeSession(sessionId: string, resumeToken: string, peer?: string): SessionView {
     return this.#mutate((now) => {
       const session = typeof sessionId === 'string' ? this.#book.sessions.get(sessionId) : undefined;
-      const matches = hexSecretMatches(resumeToken, session?.resumeToken ?? NO_TOKEN);
+      const matches = hexSecretHashMatches(resumeToken, TOKEN_BYTES, session?.tokenHash ?? NO_TOKEN_HASH);
       if (session === undefined || !matches) throw sessionNotFound();
       session.lastHeartbeatAt = now;
+      if (session.graceUntil > now) {
+        // Back after a restart: from now on the lease ttl alone keeps it (DESIGN §3.6).
+        session.graceUntil = Number.NEGATIVE_INFINITY;
+        this.#expiry.rearmSession(session);
+      }
       if (typeof peer === 'string' && peer !== session.identity.peer) {
         session.identity = copyIdentity({ ...session.identity, peer });
       }
@@ -335,10 +369,32 @@ export class LeaseEngine {
   updateFeature(config: FeatureConfig): void {
     this.#mutate(() => {
       validateFeatureConfig(config, this.#directory);
-      const pool = this.#pool(config.name);
+      this.#updatePool(this.#pool(config.name), config);
+    });
+  }
+
+  /**
+   * Applies a validated configuration to an existing feature, keeping its leases. Named assignments
+   * that change are announced one by one (`assigned`/`unassigned`), as an admin's would be, so the
+   * journal replays them; kept assignments keep their order.
+   */
+  #updatePool(pool: FeaturePool, config: FeatureConfig): void {
+    {
       const idleBefore = pool.idleTimeoutMs;
       const seatsBefore = pool.seats;
-      pool.configure(structuredClone(config));
+      const target = new Set(config.namedUsers ?? []);
+      const named = [...pool.namedUsers].filter((user) => target.has(user));
+      const removed = [...pool.namedUsers].filter((user) => !target.has(user));
+      const added = [...target].filter((user) => !pool.namedUsers.has(user));
+      named.push(...added);
+      const { namedUsers: _named, ...rest } = structuredClone(config);
+      pool.configure(named.length === 0 ? rest : { ...rest, namedUsers: named });
+      for (const user of removed) {
+        this.#events.queue('directoryChanged', { kind: 'unassigned', detail: { feature: pool.name, user } });
+      }
+      for (const user of added) {
+        this.#events.queue('directoryChanged', { kind: 'assigned', detail: { feature: pool.name, user } });
+      }
       pool.seats = seatsBefore;
       // A new or shorter timeout can bring deadlines earlier than the heap entries; a longer or
       // removed one is handled lazily when the old entries pop.
@@ -348,20 +404,21 @@ export class LeaseEngine {
       if (pool.reclaimIdleWhenQueuedMs !== undefined) pool.preemptWanted = true;
       this.#toScan.add(pool);
       this.#changeSeats(pool, config.seats);
-    });
+    }
   }
 
   /** Removes a feature: its waiters leave the queue, its leases are reclaimed (`feature_removed`). */
   removeFeature(name: string): { reclaimed: number } {
-    return this.#mutate(() => {
-      const pool = this.#pool(name);
-      for (const waiter of pool.queue.snapshot()) this.#leaveQueue(waiter, QueueLeftReason.FeatureRemoved);
-      pool.removed = true;
-      this.#book.pools.delete(name);
-      const leases = Array.from(pool.leases);
-      for (const lease of leases) this.#endLease(lease, ReclaimReason.FeatureRemoved);
-      return { reclaimed: leases.length };
-    });
+    return this.#mutate(() => this.#removePool(this.#pool(name)));
+  }
+
+  #removePool(pool: FeaturePool): { reclaimed: number } {
+    for (const waiter of pool.queue.snapshot()) this.#leaveQueue(waiter, QueueLeftReason.FeatureRemoved);
+    pool.removed = true;
+    this.#book.pools.delete(pool.name);
+    const leases = Array.from(pool.leases);
+    for (const lease of leases) this.#endLease(lease, ReclaimReason.FeatureRemoved);
+    return { reclaimed: leases.length };
   }
 
   /** While draining, nothing new is granted (DRAINING); held leases, sessions and waiters carry on. */
@@ -372,15 +429,180 @@ export class LeaseEngine {
     });
   }
 
+  /**
+   * Issue 5 reload (SIGHUP, `leasehold reload`): makes the features, and the directory when given,
+   * those of the new configuration, keeping every lease. The whole configuration is validated
+   * first; an invalid one throws InvalidRequestError and changes nothing. Then: the directory is
+   * brought in line (one `directoryChanged` per difference, so the journal stays a complete
+   * history), features missing from the new list are removed (waiters leave, leases are reclaimed
+   * with `feature_removed`), new ones added, changed ones updated (seats by the overdraft rule of
+   * DESIGN §3.1, idle timeouts, named assignments, groups rules, lists, caps).
+   */
+  reconfigure(features: readonly FeatureConfig[], directory?: DirectoryConfig): ReconfigureResult {
+    return this.#mutate(() => {
+      const plan = planReconfigure(this.#book.pools, this.#directory, features, directory);
+      for (const op of plan.directoryOps) this.#applyDirectoryOp(op.kind, op.detail);
+      for (const name of plan.removed) this.#removePool(this.#pool(name));
+      for (const config of plan.configs) {
+        const pool = this.#book.pools.get(config.name);
+        if (pool === undefined) this.#book.pools.set(config.name, new FeaturePool(structuredClone(config)));
+        else this.#updatePool(pool, config);
+      }
+      this.#scanAll();
+      return plan.result;
+    });
+  }
+
+  // ---- persistence (DESIGN §3.6, issue 5) -------------------------------------------------------
+
+  /** Everything that must survive a restart, as plain data (engine-state.ts says what and why). */
+  exportState(): EngineState {
+    return exportEngineState({
+      book: this.#book,
+      directory: this.#directory,
+      fencing: this.#fencing,
+      now: this.#now(),
+    });
+  }
+
+  /**
+   * Rebuilds an engine after a restart: from the configuration (`options`), then the newest
+   * snapshot's state, then the journal records written after it, in order. Replay emits no events
+   * (no listener can be attached yet); `onRestored`, when given, runs once the state is rebuilt
+   * and before the reconciliation below, so a listener it attaches (the journal) sees those events.
+   *
+   * After the replay: every session has a heartbeat now and lives at least `graceMs` (DESIGN §3.6
+   * restart grace; a resume ends the grace); every lease counts as active now; the fencing counter
+   * is above every token ever handed out (snapshot counter, replayed grants, initialFencing).
+   * Then, with events: groups of the config that the persisted directory lacks are added
+   * (`groupSet`), and leases of features the config no longer has are reclaimed with
+   * `feature_removed`.
+   *
+   * When a snapshot or records exist, the persisted directory and named assignments win over the
+   * config's (they hold the admin changes made at run time); with neither, the config's are used.
+   * A reload (reconfigure) is what brings the config's directory back in force.
+   *
+   * Throws InvalidRequestError when a record cannot apply (naming its seq), or when the config does
+   * not fit the persisted state (say, fewer seats than persisted named assignments).
+   */
+  static restore(
+    options: EngineOptions,
+    state: EngineState | undefined,
+    records: readonly JournalRecord[],
+    restoreOptions: RestoreOptions,
+    onRestored?: (engine: LeaseEngine) => void,
+  ): LeaseEngine {
+    const { graceMs } = restoreOptions;
+    if (!(Number.isFinite(graceMs) && graceMs >= 0)) {
+      throw new InvalidRequestError(`graceMs must be a number of at least 0; got ${String(graceMs)}.`);
+    }
+    const engine = new LeaseEngine(options);
+    const now = engine.#now();
+    const ghosts = new Set<FeaturePool>();
+    if (state != null || records.length > 0) {
+      const loader = new StateLoader(engine.#book, engine.#directory, engine.#fencing, now);
+      if (state != null) loader.loadSnapshot(state);
+      const first = restoreOptions.firstSeq ?? 1;
+      for (let i = 0; i < records.length; i++) loader.apply(records[i]!, first + i);
+      engine.#directory = loader.directory;
+      engine.#fencing = loader.fencing;
+      for (const ghost of loader.ghosts) ghosts.add(ghost);
+    }
+    for (const session of engine.#book.sessions.values()) {
+      session.lastHeartbeatAt = now;
+      session.graceUntil = now + graceMs;
+      engine.#expiry.armSession(session);
+    }
+    for (const lease of engine.#book.leases()) {
+      lease.lastActivityAt = now;
+      engine.#expiry.armIdle(lease);
+    }
+    engine.#checkRestoredConfig(options, ghosts);
+    onRestored?.(engine);
+    engine.#mutate(() => {
+      for (const group of options.directory?.groups ?? []) {
+        if (engine.#directory.hasGroup(group.name)) continue;
+        engine.#applyDirectoryOp(DirectoryOpKind.GroupSet, {
+          group: group.name,
+          users: [...(group.users ?? [])],
+          hosts: [...(group.hosts ?? [])],
+          priority: group.priority ?? 0,
+        });
+      }
+      for (const ghost of ghosts) engine.#removePool(ghost);
+    });
+    return engine;
+  }
+
+  /**
+   * Applies one journal record as restore does, without events (for tests, and for tools that
+   * rebuild state). Not for a serving engine: it skips the queue and every admission rule.
+   */
+  applyRecord(record: JournalRecord, seq: number | string = '?'): void {
+    const now = this.#now();
+    const loader = new StateLoader(this.#book, this.#directory, this.#fencing, now);
+    const sessions = new Set(this.#book.sessions.values());
+    loader.apply(record, seq);
+    this.#directory = loader.directory;
+    this.#fencing = loader.fencing;
+    for (const ghost of loader.ghosts) this.#book.pools.delete(ghost.name);
+    for (const session of this.#book.sessions.values())
+      if (!sessions.has(session)) this.#expiry.armSession(session);
+    if (record.t === 'g') {
+      const lease = this.#book.lease(record.id);
+      if (lease !== undefined) this.#expiry.armIdle(lease);
+    }
+  }
+
+  /**
+   * The config's features must fit the persisted directory and named assignments (the config's
+   * groups that the persisted directory lacks are added after this check, so they count as there).
+   */
+  #checkRestoredConfig(options: EngineOptions, ghosts: ReadonlySet<FeaturePool>): void {
+    const draft = this.#directory.clone();
+    for (const group of options.directory?.groups ?? []) {
+      if (!draft.hasGroup(group.name)) draft.setGroup(group);
+    }
+    for (const pool of this.#book.pools.values()) {
+      if (ghosts.has(pool)) continue;
+      try {
+        validateFeatureConfig(pool.currentConfig(), draft);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new InvalidRequestError(
+          `The configuration does not fit the persisted state (its directory and named assignments are kept over the config's at a restart): ${message}`,
+          { details: { feature: pool.name }, cause: error },
+        );
+      }
+    }
+  }
+
+  /**
+   * A journaled directory change, applied exactly as a replay applies it (state-loader.ts), with its
+   * event. Used by reload and restore, whose changes were validated as a whole beforehand.
+   */
+  #applyDirectoryOp(kind: DirectoryOpKind, detail: Record<string, unknown>): void {
+    if (kind === DirectoryOpKind.Assigned || kind === DirectoryOpKind.Unassigned) return;
+    if (!applyDirectoryOp(this.#directory, kind, detail)) return;
+    if (kind === DirectoryOpKind.UserRemoved) {
+      const user = detail.user as string;
+      for (const pool of this.#book.pools.values()) {
+        if (pool.namedUsers.delete(user)) pool.assignmentChanged(user, false);
+      }
+    }
+    this.#events.queue('directoryChanged', { kind, detail });
+  }
+
   // ---- directory (issue 4 §2) -----------------------------------------------------------------
 
   /** Adds a user (enabled unless `enabled: false`). Refused with USER_CAP if a feature's cap would break. */
   addUser(config: UserConfig): void {
-    this.#mutate(() =>
-      this.#changeDirectory('userAdded', { user: config?.name, enabled: config?.enabled ?? true }, (d) =>
-        d.addUser(config),
-      ),
-    );
+    this.#mutate(() => {
+      const detail: Record<string, unknown> = { user: config?.name, enabled: config?.enabled ?? true };
+      // The groups go into the journal record too, so a replay adds the same user.
+      if (Array.isArray(config?.groups) && config.groups.length > 0) detail.groups = [...config.groups];
+      this.#changeDirectory('userAdded', detail, (d) => d.addUser(config));
+    });
   }
 
   /** Removes a user and their named assignments; their live leases continue until they end. */
@@ -671,6 +893,8 @@ export class LeaseEngine {
     const seats = admission.type === 'named' ? 1 : count;
     const claim =
       admission.join ?? new SeatClaim(admission.type, seats, admission.group, identity.user, identity.host);
+    // The claim's first live lease names it in the journal record of a lease that joins it.
+    const claimOf = admission.join === undefined ? undefined : claim.leases.values().next().value?.id;
     const id = uniqueHexId(this.#random, (candidate) => this.#book.isLeaseIdTaken(candidate));
     // DESIGN §3.4: one engine-wide counter, so tokens strictly increase across features and restarts.
     const lease = new LeaseRecord(id, pool, count, ++this.#fencing, session, key, now, claim);
@@ -687,7 +911,12 @@ export class LeaseEngine {
     }
     // The session's own waiters may now be held back by its lease limit, and so hold back nobody.
     for (const waiter of session.waiters) this.#toScan.add(waiter.pool);
-    this.#events.queue('granted', { lease: toLeaseView(lease) });
+    if (this.#events.wants('granted')) {
+      const event: { lease: LeaseView; key?: string; claimOf?: string } = { lease: toLeaseView(lease) };
+      if (key !== undefined) event.key = key;
+      if (claimOf !== undefined) event.claimOf = claimOf;
+      this.#events.queue('granted', event);
+    }
     return lease;
   }
 

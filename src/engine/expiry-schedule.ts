@@ -12,7 +12,7 @@
 import { DeadlineHeap } from './deadline-heap.js';
 import { FeaturePool } from './feature-pool.js';
 import { LeaseRecord } from './lease-record.js';
-import { SessionRecord } from './session-record.js';
+import { SessionRecord, sessionDeadline } from './session-record.js';
 import type { WaiterRecord } from './wait-queue.js';
 
 type Expirable = SessionRecord | LeaseRecord | WaiterRecord | FeaturePool;
@@ -53,7 +53,15 @@ export class ExpirySchedule {
 
   /** Called once, when the session opens: later heartbeats only move its deadline later. */
   armSession(session: SessionRecord): void {
-    const at = session.lastHeartbeatAt + this.#leaseTtlMs;
+    const at = sessionDeadline(session, this.#leaseTtlMs);
+    session.armedAt = at;
+    this.#heap.push(at, session);
+  }
+
+  /** After the deadline moved earlier (a restart grace ended by a resume): adds an earlier entry. */
+  rearmSession(session: SessionRecord): void {
+    const at = sessionDeadline(session, this.#leaseTtlMs);
+    if (session.armedAt !== undefined && session.armedAt <= at) return;
     session.armedAt = at;
     this.#heap.push(at, session);
   }
@@ -103,7 +111,7 @@ export class ExpirySchedule {
 
   #visitSession(session: SessionRecord, at: number, now: number, handlers: DueHandlers): number | undefined {
     if (session.ended || session.armedAt !== at) return undefined;
-    const deadline = session.lastHeartbeatAt + this.#leaseTtlMs;
+    const deadline = sessionDeadline(session, this.#leaseTtlMs);
     if (deadline > now) {
       session.armedAt = deadline;
       return deadline;

@@ -44,15 +44,42 @@ export class LeaseBook {
     return this.#leases.get(id);
   }
 
+  /** Every live lease, in grant order (what a snapshot writes, and restores in the same order). */
+  leases(): IterableIterator<LeaseRecord> {
+    return this.#leases.values();
+  }
+
+  /** How many request keys the cache holds at most. */
+  get requestKeyCapacity(): number {
+    return this.#requestKeys.capacity;
+  }
+
+  get leaseCount(): number {
+    return this.#leases.size;
+  }
+
   /** Whether an id is in use or remembered: a new lease must not be mistaken for an ended one. */
   isLeaseIdTaken(id: string): boolean {
     return this.#leases.has(id) || this.#tombstones.has(id);
   }
 
-  add(lease: LeaseRecord): void {
+  /**
+   * Files a lease. `rememberKey: false` (a restore, for all but the newest leases) leaves its
+   * request key out of the bounded cache, as if evicted: a retry still finds the lease through its
+   * session (see #grantForKey), and a restore of a million leases skips a million cache evictions.
+   */
+  add(lease: LeaseRecord, rememberKey = true): boolean {
+    const before = this.#leases.size;
     this.#leases.set(lease.id, lease);
+    // One hash lookup instead of two: an id already filed leaves the size as it was (then the
+    // caller, a restore, fails; a live grant never reuses an id: see isLeaseIdTaken).
+    if (this.#leases.size === before) return false;
     lease.session.leases.add(lease);
     lease.pool.attach(lease);
+    if (!rememberKey) {
+      if (lease.key !== undefined) this.#requestKeys.markForgotten();
+      return true;
+    }
     if (lease.key !== undefined) {
       this.#requestKeys.remember(lease.session.id, lease.key, {
         leaseId: lease.id,
@@ -60,6 +87,7 @@ export class LeaseBook {
         count: lease.count,
       });
     }
+    return true;
   }
 
   remove(lease: LeaseRecord, ending: LeaseEnding): void {

@@ -35,6 +35,7 @@ export class LeaseRecord {
     key: string | undefined,
     now: number,
     claim: SeatClaim,
+    shared: boolean = claim.leases.size > 0,
   ) {
     this.id = id;
     this.pool = pool;
@@ -44,7 +45,7 @@ export class LeaseRecord {
     this.key = key;
     this.grantedAt = now;
     this.lastActivityAt = now;
-    this.shared = claim.leases.size > 0;
+    this.shared = shared;
     this.claim = claim;
   }
 }

@@ -3,7 +3,7 @@
  * default is the operating system's CSPRNG, because session ids and resume tokens must not be
  * guessable (a guessed resume token would hand someone else's leases to an attacker).
  */
-import { randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { InternalError } from '../protocol/errors.js';
 
 export type RandomBytes = (bytes: number) => Buffer;
@@ -67,4 +67,16 @@ export function hexSecretMatches(candidate: string, secret: Buffer): boolean {
   if (typeof candidate !== 'string' || candidate.length !== secret.length * 2) return false;
   if (!LOWER_HEX.test(candidate)) return false;
   return timingSafeEqual(Buffer.from(candidate, 'hex'), secret);
+}
+
+/**
+ * Whether `candidate` is the hex form of a secret whose sha256 is `hash` (the engine keeps only the
+ * hash of a resume token). The shape check may fail early, which reveals nothing; the hashes are
+ * compared in constant time.
+ */
+export function hexSecretHashMatches(candidate: string, secretBytes: number, hash: Buffer): boolean {
+  if (typeof candidate !== 'string' || candidate.length !== secretBytes * 2) return false;
+  if (!LOWER_HEX.test(candidate)) return false;
+  const presented = createHash('sha256').update(Buffer.from(candidate, 'hex')).digest();
+  return timingSafeEqual(presented, hash);
 }

@@ -36,6 +36,15 @@ export class RequestKeys {
     return this.#forgotten;
   }
 
+  /** Keys were left out on purpose (a restore remembers only the newest): look in live leases too. */
+  markForgotten(): void {
+    this.#forgotten = true;
+  }
+
+  get capacity(): number {
+    return this.#cache.max;
+  }
+
   remember(sessionId: string, key: string, grant: KeyedGrant): void {
     this.#cache.set(RequestKeys.#slot(sessionId, key), grant);
   }

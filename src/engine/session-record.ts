@@ -1,15 +1,24 @@
 /** The engine's internal record of one client session (DESIGN §2 "session"), and its public view. */
+import { createHash } from 'node:crypto';
 import type { LeaseRecord } from './lease-record.js';
 import type { HolderIdentity, SessionView } from './types.js';
 import type { WaiterRecord } from './wait-queue.js';
 
 export class SessionRecord {
   readonly id: string;
-  /** The raw resume token; compared in constant time, never handed out after openSession. */
-  readonly resumeToken: Buffer;
+  /**
+   * sha256 of the raw resume token bytes (32 bytes). Only the hash is kept, and persisted: a stolen
+   * snapshot or journal does not hand out live tokens. Compared in constant time (random-ids.ts).
+   */
+  readonly tokenHash: Buffer;
   identity: HolderIdentity;
   readonly openedAt: number;
   lastHeartbeatAt: number;
+  /**
+   * DESIGN §3.6 restart grace: after a restore the session lives at least until this time, whatever
+   * its heartbeats; cleared when it resumes (from then on the lease ttl alone applies).
+   */
+  graceUntil = Number.NEGATIVE_INFINITY;
   /** In grant order. */
   readonly leases = new Set<LeaseRecord>();
   /** Checkouts of this session waiting in a queue, in arrival order. */
@@ -20,13 +29,23 @@ export class SessionRecord {
   armedAt: number | undefined = undefined;
   ended = false;
 
-  constructor(id: string, resumeToken: Buffer, identity: HolderIdentity, now: number) {
+  constructor(id: string, tokenHash: Buffer, identity: HolderIdentity, now: number) {
     this.id = id;
-    this.resumeToken = resumeToken;
+    this.tokenHash = tokenHash;
     this.identity = identity;
     this.openedAt = now;
     this.lastHeartbeatAt = now;
   }
+}
+
+/** sha256 of a resume token's raw bytes: what the engine keeps and persists instead of the token. */
+export function hashToken(token: Buffer): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/** The time from which the sweep reclaims the session: ttl after its last heartbeat, or its grace. */
+export function sessionDeadline(session: SessionRecord, leaseTtlMs: number): number {
+  return Math.max(session.lastHeartbeatAt + leaseTtlMs, session.graceUntil);
 }
 
 /** A private copy of an identity, with absent optional fields left out rather than undefined. */
@@ -49,7 +68,7 @@ export function toSessionView(session: SessionRecord, leaseTtlMs: number): Sessi
     identity: session.identity,
     openedAt: session.openedAt,
     lastHeartbeatAt: session.lastHeartbeatAt,
-    deadline: session.lastHeartbeatAt + leaseTtlMs,
+    deadline: sessionDeadline(session, leaseTtlMs),
     leaseIds,
   };
 }

@@ -273,7 +273,12 @@ export interface LeaseFilter {
 
 /** The events the engine emits, by name, with their payloads (all plain data). */
 export interface EngineEvents {
-  granted: { readonly lease: LeaseView };
+  /**
+   * `key` and `claimOf` complete the lease for the journal (journal-records.ts): the request key of
+   * the checkout, and for a lease that joined a seat its user already held (named seat, dedupe) the
+   * id of a live lease of that claim.
+   */
+  granted: { readonly lease: LeaseView; readonly key?: string; readonly claimOf?: string };
   /** The holder gave the lease back: a checkin, or the end of its session. */
   released: { readonly lease: LeaseView };
   reclaimed: { readonly lease: LeaseView; readonly reason: ReclaimReason };
@@ -287,7 +292,8 @@ export interface EngineEvents {
     readonly message: string;
     readonly details: ErrorDetails | undefined;
   };
-  sessionOpened: { readonly session: SessionView };
+  /** `tokenHash`: sha256 of the resume token's raw bytes, hex (what the journal persists). */
+  sessionOpened: { readonly session: SessionView; readonly tokenHash: string };
   sessionEnded: { readonly sessionId: string; readonly reason: SessionEndReason };
   seatsChanged: {
     readonly feature: string;

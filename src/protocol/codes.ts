@@ -37,6 +37,8 @@ export const ErrorCode = {
   LeaseExpired: 'LEASE_EXPIRED',
   LeaseRevoked: 'LEASE_REVOKED',
   SessionNotFound: 'SESSION_NOT_FOUND',
+  // Administration.
+  ConfigInvalid: 'CONFIG_INVALID',
   // Anything else.
   Internal: 'INTERNAL',
 } as const;

@@ -253,6 +253,14 @@ export class SessionNotFoundError extends LeaseholdError {
   }
 }
 
+/** A reload found the config file invalid: the old config stays in force (details.problems). */
+export class ConfigInvalidError extends LeaseholdError {
+  override name = 'ConfigInvalidError';
+  constructor(message: string, options?: LeaseholdErrorOptions) {
+    super(ErrorCode.ConfigInvalid, message, options);
+  }
+}
+
 /** The server failed in a way that is not the client's fault. */
 export class InternalError extends LeaseholdError {
   override name = 'InternalError';
@@ -292,6 +300,7 @@ const CLASS_BY_CODE: { readonly [C in ErrorCode]: ErrorClass } = {
   [ErrorCode.LeaseExpired]: LeaseExpiredError,
   [ErrorCode.LeaseRevoked]: LeaseRevokedError,
   [ErrorCode.SessionNotFound]: SessionNotFoundError,
+  [ErrorCode.ConfigInvalid]: ConfigInvalidError,
   [ErrorCode.Internal]: InternalError,
 };
 

@@ -36,6 +36,8 @@ export const MessageType = {
   Bye: 'bye',
   Queue: 'queue',
   QueueCancel: 'queue_cancel',
+  AdminReload: 'admin_reload',
+  AdminShutdown: 'admin_shutdown',
   HelloOk: 'hello_ok',
   CheckoutOk: 'checkout_ok',
   HeartbeatOk: 'heartbeat_ok',
@@ -46,6 +48,8 @@ export const MessageType = {
   CheckoutQueued: 'checkout_queued',
   QueueOk: 'queue_ok',
   QueueCancelOk: 'queue_cancel_ok',
+  AdminReloadOk: 'admin_reload_ok',
+  AdminShutdownOk: 'admin_shutdown_ok',
   Error: 'error',
   Revoked: 'revoked',
   Draining: 'draining',
@@ -141,6 +145,9 @@ const leasesShape = {
 } as const;
 const queueShape = { id: requestId, feature: optional(featureName) } as const;
 const queueCancelShape = { id: requestId, ticket: hex32 } as const;
+// Admin requests (PROTOCOL.md §6.10): accepted on the local admin socket only.
+const adminReloadShape = { id: requestId } as const;
+const adminShutdownShape = { id: requestId } as const;
 const byeShape = { id: requestId } as const;
 
 // ---- server → client (§7) ----
@@ -244,6 +251,13 @@ const checkoutQueuedShape = {
 } as const;
 const queueOkShape = { id: requestId, waiters: list(waiterInfo, 1_000_000) } as const;
 const queueCancelOkShape = { id: requestId, cancelled: bool() } as const;
+const adminReloadOkShape = {
+  id: requestId,
+  added: list(featureName, 100_000),
+  removed: list(featureName, 100_000),
+  changed: list(featureName, 100_000),
+} as const;
+const adminShutdownOkShape = { id: requestId } as const;
 const errorShape = { id: optional(requestId), code, message: text, details: optional(anyMap()) } as const;
 const revokedShape = { lease: hex32, feature: featureName, code, reason: shortText, message: text } as const;
 const drainingShape = { message: text, grace_ms: durationMs } as const;
@@ -290,6 +304,10 @@ export type CheckoutQueued = Msg<'checkout_queued', typeof checkoutQueuedShape>;
 export type QueueOk = Msg<'queue_ok', typeof queueOkShape>;
 export type QueueCancelOk = Msg<'queue_cancel_ok', typeof queueCancelOkShape>;
 export type QueuePosition = Msg<'queue_position', typeof queuePositionShape>;
+export type AdminReload = Msg<'admin_reload', typeof adminReloadShape>;
+export type AdminShutdown = Msg<'admin_shutdown', typeof adminShutdownShape>;
+export type AdminReloadOk = Msg<'admin_reload_ok', typeof adminReloadOkShape>;
+export type AdminShutdownOk = Msg<'admin_shutdown_ok', typeof adminShutdownOkShape>;
 export type QueueGranted = Msg<'queue_granted', typeof queueGrantedShape>;
 export type QueueEnded = Msg<'queue_ended', typeof queueEndedShape>;
 
@@ -308,7 +326,9 @@ export type ClientMessage =
   | Leases
   | Bye
   | Queue
-  | QueueCancel;
+  | QueueCancel
+  | AdminReload
+  | AdminShutdown;
 export type ReplyMessage =
   | HelloOk
   | CheckoutOk
@@ -320,6 +340,8 @@ export type ReplyMessage =
   | ByeOk
   | QueueOk
   | QueueCancelOk
+  | AdminReloadOk
+  | AdminShutdownOk
   | ErrorReply;
 export type PushMessage = Revoked | Draining | QueuePosition | QueueGranted | QueueEnded;
 export type ServerMessage = ReplyMessage | PushMessage;
@@ -336,6 +358,8 @@ export const REPLY_TYPE = {
   bye: 'bye_ok',
   queue: 'queue_ok',
   queue_cancel: 'queue_cancel_ok',
+  admin_reload: 'admin_reload_ok',
+  admin_shutdown: 'admin_shutdown_ok',
 } as const satisfies Record<ClientMessage['type'], ReplyMessage['type']>;
 
 type Entries = ReadonlyArray<readonly [string, Schema]>;
@@ -351,6 +375,8 @@ const CLIENT_SHAPES: Readonly<Record<ClientMessage['type'], Entries>> = {
   bye: Object.entries(byeShape),
   queue: Object.entries(queueShape),
   queue_cancel: Object.entries(queueCancelShape),
+  admin_reload: Object.entries(adminReloadShape),
+  admin_shutdown: Object.entries(adminShutdownShape),
 };
 
 const SERVER_SHAPES: Readonly<Record<ServerMessage['type'], Entries>> = {
@@ -370,6 +396,8 @@ const SERVER_SHAPES: Readonly<Record<ServerMessage['type'], Entries>> = {
   queue_position: Object.entries(queuePositionShape),
   queue_granted: Object.entries(queueGrantedShape),
   queue_ended: Object.entries(queueEndedShape),
+  admin_reload_ok: Object.entries(adminReloadOkShape),
+  admin_shutdown_ok: Object.entries(adminShutdownOkShape),
 };
 
 const TYPE_KEY: ReadonlySet<string> = new Set(['type']);

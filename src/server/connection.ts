@@ -19,6 +19,7 @@ import {
   type ServerMessage,
 } from '../protocol/messages.js';
 import { decodeMap, type WireMap } from '../protocol/msgpack.js';
+import { printable } from '../protocol/schema.js';
 import type { ServerContext } from './context.js';
 import { dispatch } from './router.js';
 import type { PushTarget } from './session-links.js';
@@ -37,12 +38,17 @@ export class ClientConnection implements PushTarget {
   readonly #decoder: FrameDecoder;
   #handshakeTimer: NodeJS.Timeout | undefined;
   readonly #inFlight = new Set<number>();
+  /** Frames waiting for the journal to make the changes before them durable. */
+  readonly #outbox: { seq: number; frame: Buffer }[] = [];
+  #awaitingDurable = false;
 
   constructor(
     private readonly stream: Duplex,
     readonly peer: string,
     readonly ctx: ServerContext,
     private readonly onClosed: (conn: ClientConnection) => void = () => {},
+    /** Arrived on the local admin socket: admin requests are allowed (PROTOCOL.md §6.10). */
+    readonly admin = false,
   ) {
     this.#decoder = new FrameDecoder((payload) => this.#onFrame(payload), ctx.limits.maxFrameBytes);
     this.#handshakeTimer = setTimeout(() => {
@@ -86,7 +92,12 @@ export class ClientConnection implements PushTarget {
       { conn: this.connectionId, peer: this.peer, code: error.code, bytes: this.#decoder.pendingBytes },
       `protocol error: ${error.message}`,
     );
-    this.#send({ type: MessageType.Error, code: error.code, message: error.message, ...detailsOf(error) });
+    this.#send({
+      type: MessageType.Error,
+      code: error.code,
+      message: wireText(error.message),
+      ...detailsOf(error),
+    });
     this.#end();
   }
 
@@ -185,7 +196,7 @@ export class ClientConnection implements PushTarget {
     const reply: ErrorReply = {
       type: MessageType.Error,
       code: err.code,
-      message: err.message,
+      message: wireText(err.message),
       ...detailsOf(err),
     };
     if (id !== undefined) reply.id = id;
@@ -193,18 +204,59 @@ export class ClientConnection implements PushTarget {
     if (CONNECTION_FATAL.has(err.code) || id === undefined) this.#end();
   }
 
+  /**
+   * Sends a reply or push once every change made before it is durable (DESIGN §3.6: a change is
+   * in the journal, fsync'd, before it is acknowledged). Messages leave in the order they were
+   * produced; with nothing pending and nothing new to wait for, they leave at once.
+   */
   #send(message: ServerMessage): void {
     if (this.#state === 'closed' || this.stream.destroyed || !this.stream.writable) return;
-    let frame = encodeMessage(message);
+    const frame = this.#encode(message);
+    const { journal } = this.ctx;
+    const seq = journal.lastSeq;
+    if (this.#outbox.length === 0 && seq <= journal.durableSeq) {
+      this.#write(frame);
+      return;
+    }
+    this.#outbox.push({ seq, frame });
+    this.#drainOutbox();
+  }
+
+  #drainOutbox(): void {
+    const head = this.#outbox[0];
+    if (this.#awaitingDurable || !head) return;
+    this.#awaitingDurable = true;
+    this.ctx.journal.whenDurable(head.seq).then(
+      () => {
+        this.#awaitingDurable = false;
+        const durable = this.ctx.journal.durableSeq;
+        while (this.#outbox.length > 0 && this.#outbox[0]!.seq <= durable)
+          this.#write(this.#outbox.shift()!.frame);
+        this.#drainOutbox();
+      },
+      () => {
+        // The store failed: nothing more is acknowledged; the daemon is stopping (issue 5).
+        this.#outbox.length = 0;
+      },
+    );
+  }
+
+  #encode(message: ServerMessage): Buffer {
+    const frame = encodeMessage(message);
     if (frame.length - HEADER_BYTES > MAX_MAX_FRAME_BYTES && 'id' in message && message.id !== undefined) {
       // PROTOCOL.md §2.2: no frame is larger than 16 MiB; the request learns why it got no answer.
-      frame = encodeMessage({
+      return encodeMessage({
         type: MessageType.Error,
         id: message.id,
         code: ErrorCode.LimitExceeded,
         message: `The reply would be ${frame.length - HEADER_BYTES} bytes, over the ${MAX_MAX_FRAME_BYTES}-byte frame limit; ask for less (one feature, a filter).`,
       });
     }
+    return frame;
+  }
+
+  #write(frame: Buffer): void {
+    if (this.#state === 'closed' || this.stream.destroyed || !this.stream.writable) return;
     this.stream.write(frame);
     if (this.stream.writableLength > this.ctx.limits.maxWriteBufferBytes) {
       this.ctx.logger.warn(
@@ -234,6 +286,12 @@ export class ClientConnection implements PushTarget {
     this.ctx.logger.debug({ conn: this.connectionId, peer: this.peer }, 'connection closed');
     this.onClosed(this);
   }
+}
+
+/** Error messages go on the wire as one line of at most 4096 bytes (PROTOCOL.md §3.3 free text). */
+function wireText(message: string): string {
+  const line = printable(message.replace(/\n/g, ' '), 2000);
+  return Buffer.byteLength(line) <= 4096 ? line : line.slice(0, 1000);
 }
 
 function detailsOf(err: LeaseholdError): { details?: Record<string, unknown> } {

@@ -12,6 +12,30 @@ export interface ConnectionLimits {
   readonly heartbeatIntervalMs: number;
 }
 
+/**
+ * How far the journal is: replies and pushes wait until every change made before them is durable.
+ * JournalWriter has this shape; a daemon without persistence uses ALWAYS_DURABLE.
+ */
+export interface DurabilityGate {
+  readonly lastSeq: number;
+  readonly durableSeq: number;
+  whenDurable(seq: number): Promise<void>;
+}
+
+export const ALWAYS_DURABLE: DurabilityGate = {
+  lastSeq: 0,
+  durableSeq: 0,
+  whenDurable: () => Promise.resolve(),
+};
+
+/** What admin requests ask of the daemon (PROTOCOL.md §6.10). */
+export interface AdminHooks {
+  /** Rereads the config file; throws ConfigInvalidError (old config kept) when it is bad. */
+  reload(): { added: string[]; removed: string[]; changed: string[] };
+  /** Starts a graceful shutdown (after the reply is sent). */
+  requestShutdown(): void;
+}
+
 /** What every connection and handler shares: one per daemon. */
 export interface ServerContext {
   readonly engine: LeaseEngine;
@@ -19,6 +43,8 @@ export interface ServerContext {
   readonly logger: Logger;
   readonly links: SessionLinks;
   readonly sweeper: Sweeper;
+  readonly journal: DurabilityGate;
+  readonly admin: AdminHooks;
   readonly limits: ConnectionLimits;
   readonly serverName: string;
   readonly serverVersion: string;

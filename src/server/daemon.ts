@@ -3,16 +3,21 @@
  * configured address, and engine events turned into pushes and log lines (DESIGN §6).
  */
 import type { Server, Socket } from 'node:net';
+import { ConfigError } from '../config/errors.js';
+import { loadConfigFile } from '../config/load.js';
 import type { Config, Endpoint } from '../config/types.js';
 import type { Clock } from '../engine/clock.js';
-import { LeaseEngine } from '../engine/engine.js';
+import type { LeaseEngine } from '../engine/engine.js';
 import { codeForReclaim } from '../protocol/codes.js';
+import { ConfigInvalidError, LeaseholdError } from '../protocol/errors.js';
 import type { QueueGranted } from '../protocol/messages.js';
+import type { JournalFaults } from '../store/index.js';
 import { monotonicClock } from './clock.js';
 import { ClientConnection } from './connection.js';
 import type { ServerContext } from './context.js';
-import { formatPeer, listen } from './listener.js';
+import { formatPeer, listen, listenUnix } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
+import { Persistence } from './persistence.js';
 import { SessionLinks } from './session-links.js';
 import { Sweeper } from './sweeper.js';
 
@@ -21,6 +26,14 @@ export interface DaemonOptions {
   clock?: Clock;
   /** Reported in hello_ok and status. */
   version?: string;
+  /** The file the config came from: `reload` (SIGHUP, admin_reload) rereads it. */
+  configPath?: string;
+  /** `serve --force-recover`: start from the last good point of damaged state files. */
+  forceRecover?: boolean;
+  /** Test-only: make the journal's writes or fsyncs fail. */
+  faults?: JournalFaults;
+  /** A write or fsync failed: the daemon has stopped acknowledging and closed its connections. */
+  onFatal?: (err: Error) => void;
 }
 
 export class Daemon {
@@ -31,22 +44,99 @@ export class Daemon {
   #closed = false;
 
   private constructor(
-    readonly config: Config,
+    public config: Config,
     readonly engine: LeaseEngine,
     readonly ctx: ServerContext,
+    readonly persistence: Persistence,
+    private readonly configPath: string | undefined,
   ) {}
+
+  /** Exit code for `serve` after a requested shutdown. */
+  readonly shutdownExitCode = 0;
+  #onShutdownRequested: (() => void) | undefined;
+
+  /** Who stops the process when an admin asks for a shutdown (serve); without one, close() runs. */
+  onShutdownRequested(callback: () => void): void {
+    this.#onShutdownRequested = callback;
+  }
+
+  requestShutdown(): void {
+    if (this.#onShutdownRequested) this.#onShutdownRequested();
+    else void this.close();
+  }
+
+  /**
+   * Rereads the config file (SIGHUP, `leasehold reload`): features added, removed and changed and
+   * the directory brought in line, every lease kept. A bad file changes nothing: the old config stays
+   * in force and the problems are logged and thrown as ConfigInvalidError.
+   */
+  reload(): { added: string[]; removed: string[]; changed: string[] } {
+    const { logger } = this.ctx;
+    if (!this.configPath) throw new ConfigInvalidError('The daemon was not started from a config file.');
+    let next: Config;
+    try {
+      next = loadConfigFile(this.configPath);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      logger.error(
+        { config: this.configPath, problems: err.problems },
+        'reload refused: the config is invalid; the old one stays in force',
+      );
+      // One line: wire messages carry no control characters (PROTOCOL.md §3.3).
+      throw new ConfigInvalidError(
+        `The config is invalid; the old one stays in force: ${err.problems.join('; ')}`,
+        {
+          details: { problems: [...err.problems] },
+        },
+      );
+    }
+    let result: { added: string[]; removed: string[]; changed: string[] };
+    try {
+      result = this.engine.reconfigure(next.features, next.directory);
+    } catch (err) {
+      if (!(err instanceof LeaseholdError)) throw err;
+      logger.error(
+        { config: this.configPath, err: err.message },
+        'reload refused; the old config stays in force',
+      );
+      throw new ConfigInvalidError(`${this.configPath}: ${err.message} The old config stays in force.`, {
+        details: { problems: [err.message] },
+      });
+    }
+    const restartOnly = restartOnlyChanges(this.config, next);
+    if (restartOnly.length > 0) {
+      logger.warn({ keys: restartOnly }, 'reload: these [server] settings take effect at the next restart');
+    }
+    this.config = { ...this.config, features: next.features, directory: next.directory };
+    logger.info({ config: this.configPath, ...result }, 'config reloaded; every lease kept');
+    this.ctx.sweeper.poke();
+    return result;
+  }
 
   static async start(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
     const logger = options.logger ?? createLogger(config.server.logLevel);
     const clock = options.clock ?? monotonicClock;
     const s = config.server;
-    const engine = new LeaseEngine({
+    logger.info(
+      {
+        version: options.version ?? '0.0.0',
+        config: config.source,
+        listen: s.listen.map(formatEndpoint),
+        heartbeatIntervalMs: s.heartbeatIntervalMs,
+        leaseTtlMs: s.leaseTtlMs,
+        features: config.features.map((f) => ({ name: f.name, seats: f.seats, model: f.model })),
+      },
+      'leasehold starting',
+    );
+    let daemon: Daemon | undefined;
+    const persistence = await Persistence.open(config, {
       clock,
-      leaseTtlMs: s.leaseTtlMs,
-      features: config.features,
-      directory: config.directory,
-      maxLeasesPerSession: s.maxLeasesPerSession,
+      logger,
+      ...(options.forceRecover ? { forceRecover: true } : {}),
+      ...(options.faults ? { faults: options.faults } : {}),
+      onFatal: (err) => daemon?.fatal(err, options.onFatal),
     });
+    const engine = persistence.engine;
     const links = new SessionLinks();
     const sweeper = new Sweeper(engine, clock, (err) => logger.error({ err }, 'sweep failed'));
     const ctx: ServerContext = {
@@ -55,6 +145,11 @@ export class Daemon {
       logger,
       links,
       sweeper,
+      journal: persistence,
+      admin: {
+        reload: () => daemon!.reload(),
+        requestShutdown: () => daemon!.requestShutdown(),
+      },
       limits: {
         maxFrameBytes: s.maxFrameBytes,
         handshakeTimeoutMs: s.handshakeTimeoutMs,
@@ -65,19 +160,8 @@ export class Daemon {
       serverVersion: options.version ?? '0.0.0',
       startedAt: clock.now(),
     };
-    const daemon = new Daemon(config, engine, ctx);
+    daemon = new Daemon(config, engine, ctx, persistence, options.configPath);
     daemon.#wireEngineEvents();
-    logger.info(
-      {
-        version: ctx.serverVersion,
-        config: config.source,
-        listen: s.listen.map(formatEndpoint),
-        heartbeatIntervalMs: s.heartbeatIntervalMs,
-        leaseTtlMs: s.leaseTtlMs,
-        features: config.features.map((f) => ({ name: f.name, seats: f.seats, model: f.model })),
-      },
-      'leasehold starting',
-    );
     try {
       for (const endpoint of s.listen) {
         const server = await listen(
@@ -93,6 +177,11 @@ export class Daemon {
         daemon.#servers.push(server);
         logger.info({ address: formatEndpoint(addressOf(server, endpoint)) }, 'listening');
       }
+      const adminServer = await listenUnix(s.adminSocket, (socket) =>
+        daemon!.#accept(socket, 'admin-socket', 'unix', true),
+      );
+      daemon.#servers.push(adminServer);
+      logger.info({ socket: s.adminSocket }, 'admin socket listening');
     } catch (err) {
       await daemon.close();
       throw err;
@@ -105,7 +194,10 @@ export class Daemon {
     return this.#servers.map((server) => addressOf(server));
   }
 
-  /** Stops listening, tells connected clients the server is going away, and closes everything. */
+  /**
+   * Stops listening, tells connected clients the server is going away (so SDKs fail over), writes
+   * the final snapshot and closes the journal — within shutdown_timeout.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -119,12 +211,31 @@ export class Daemon {
       conn.push({ type: 'draining', message: 'The server is shutting down.', grace_ms: 0 });
       conn.close('server shutting down');
     }
+    const timeout = this.config.server.shutdownTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const finished = Promise.all([closed, this.persistence.close()]).then(() => 'done' as const);
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), timeout);
+    });
+    const outcome = await Promise.race([finished, late]).finally(() => clearTimeout(timer));
     for (const socket of this.#sockets) socket.destroy();
-    await closed;
+    if (outcome === 'late')
+      this.ctx.logger.warn({ timeoutMs: timeout }, 'shutdown took too long; stopping anyway');
     this.ctx.logger.info({ leases: this.engine.listLeases().length }, 'leasehold stopped');
   }
 
-  #accept(socket: Socket, peer: string, address: string): void {
+  /** A write or fsync failed (issue 5): acknowledge nothing more, drop every connection, report. */
+  fatal(err: Error, report: ((err: Error) => void) | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.ctx.logger.fatal({ err }, 'the journal could not be written: stopping; restart to recover');
+    this.ctx.sweeper.stop();
+    for (const server of this.#servers) server.close();
+    for (const socket of this.#sockets) socket.destroy();
+    report?.(err);
+  }
+
+  #accept(socket: Socket, peer: string, address: string, admin = false): void {
     if (this.#closed) {
       socket.destroy();
       return;
@@ -137,7 +248,7 @@ export class Daemon {
       if (n <= 0) this.#perAddress.delete(address);
       else this.#perAddress.set(address, n);
     });
-    const conn = new ClientConnection(socket, peer, this.ctx, (c) => this.#connections.delete(c));
+    const conn = new ClientConnection(socket, peer, this.ctx, (c) => this.#connections.delete(c), admin);
     this.#connections.add(conn);
   }
 
@@ -286,4 +397,19 @@ function addressOf(server: Server, fallback?: Endpoint): Endpoint {
 
 function formatEndpoint(e: Endpoint): string {
   return formatPeer(e.host, e.port);
+}
+
+/** [server] keys a reload cannot apply to a running daemon. */
+function restartOnlyChanges(before: Config, after: Config): string[] {
+  const a = before.server;
+  const b = after.server;
+  const keys: string[] = [];
+  if (JSON.stringify(a.listen) !== JSON.stringify(b.listen)) keys.push('listen');
+  if (a.stateDir !== b.stateDir) keys.push('state_dir');
+  if (a.adminSocket !== b.adminSocket) keys.push('admin_socket');
+  if (a.leaseTtlMs !== b.leaseTtlMs) keys.push('lease_ttl');
+  if (a.heartbeatIntervalMs !== b.heartbeatIntervalMs) keys.push('heartbeat_interval');
+  if (a.durability !== b.durability) keys.push('durability');
+  if (a.maxFrameBytes !== b.maxFrameBytes) keys.push('max_frame_bytes');
+  return keys;
 }

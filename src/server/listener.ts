@@ -1,8 +1,9 @@
 /**
- * The TCP listener: a thin wrapper that enforces the connection limits (in total and per peer
- * address) and hands each socket to a ClientConnection. The only file of the server that imports
- * node:net (STYLE.md §1).
+ * The listeners: TCP, a thin wrapper that enforces the connection limits (in total and per peer
+ * address), and the local admin socket; each hands its sockets to a ClientConnection. The only
+ * file of the server that imports node:net (STYLE.md §1).
  */
+import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Endpoint } from '../config/types.js';
 import { encodeMessage } from '../protocol/codec.js';
@@ -71,4 +72,22 @@ export function listen(
       resolve(server);
     });
   });
+}
+
+/**
+ * The local admin socket: a unix socket, mode 0600, so only the daemon's user (and root) can open
+ * it. A stale socket file from an earlier run is replaced.
+ */
+export async function listenUnix(path: string, accept: (socket: Socket) => void): Promise<Server> {
+  await rm(path, { force: true });
+  const server = createServer((socket) => accept(socket));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ path }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  await chmod(path, 0o600);
+  return server;
 }

@@ -6,6 +6,7 @@
 import { InvalidRequestError, SessionNotFoundError } from '../protocol/errors.js';
 import type { ClientMessage, ServerMessage } from '../protocol/messages.js';
 import type { ClientConnection } from './connection.js';
+import { handleAdminReload, handleAdminShutdown } from './handlers/admin.js';
 import { handleCheckin, handleCheckout, handleHeartbeat } from './handlers/leases.js';
 import { handleLeases, handleStatus } from './handlers/queries.js';
 import { handleQueue, handleQueueCancel } from './handlers/queue.js';
@@ -36,6 +37,10 @@ export function dispatch(conn: ClientConnection, message: ClientMessage): Server
       return handleQueue(conn, message);
     case 'queue_cancel':
       return handleQueueCancel(conn, sessionId, message);
+    case 'admin_reload':
+      return handleAdminReload(conn, message);
+    case 'admin_shutdown':
+      return handleAdminShutdown(conn, message);
     default: {
       const unhandled: never = message;
       throw new InvalidRequestError(`Unhandled request ${(unhandled as { type: string }).type}.`);

@@ -1,6 +1,6 @@
 /** Shared set-up for the engine tests: a manual clock, deterministic ids and an event recorder. */
 import { ManualClock } from '../../src/engine/clock.js';
-import { type EngineOptions, LeaseEngine } from '../../src/engine/engine.js';
+import { type EngineOptions, type EngineState, LeaseEngine } from '../../src/engine/engine.js';
 import type { EngineEventName, EngineEvents, FeatureConfig, HolderIdentity } from '../../src/engine/types.js';
 
 export const TTL = 15_000;
@@ -81,4 +81,13 @@ export function thrown(fn: () => unknown): Error & { code?: string; details?: Re
     return error as Error & { code?: string; details?: Record<string, unknown> };
   }
   throw new Error('expected the call to throw');
+}
+
+/** Engine state with the ages left out: a restore counts them from the restore (engine-state.ts). */
+export function normalised(state: EngineState): unknown {
+  return {
+    ...state,
+    sessions: { ...state.sessions, openedAgeMs: [] },
+    leases: { ...state.leases, ageMs: [] },
+  };
 }

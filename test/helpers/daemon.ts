@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/server/daemon.js';
 import { createLogger } from '../../src/server/logger.js';
+import type { JournalFaults } from '../../src/store/index.js';
 import { onCleanup } from './cleanup.js';
 
 export interface LogLine {
@@ -35,6 +36,9 @@ export interface DaemonSetup {
   server?: string;
   leaseTtl?: string;
   heartbeatInterval?: string;
+  /** Test-only store faults (issue 5). */
+  faults?: JournalFaults;
+  onFatal?: (err: Error) => void;
 }
 
 export async function startTestDaemon(setup: DaemonSetup = {}): Promise<TestDaemon> {
@@ -68,7 +72,12 @@ export async function startTestDaemon(setup: DaemonSetup = {}): Promise<TestDaem
       done();
     },
   });
-  const daemon = await Daemon.start(config, { logger: createLogger('debug', sink), version: '0.0.0-test' });
+  const daemon = await Daemon.start(config, {
+    logger: createLogger('debug', sink),
+    version: '0.0.0-test',
+    ...(setup.faults ? { faults: setup.faults } : {}),
+    ...(setup.onFatal ? { onFatal: setup.onFatal } : {}),
+  });
   onCleanup(() => daemon.close());
   const a = daemon.addresses[0]!;
   return {

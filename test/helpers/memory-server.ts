@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { LeaseEngine } from '../../src/engine/engine.js';
 import type { FeatureConfig } from '../../src/engine/types.js';
 import { ClientConnection } from '../../src/server/connection.js';
-import type { ServerContext } from '../../src/server/context.js';
+import { ALWAYS_DURABLE, type ServerContext } from '../../src/server/context.js';
 import { createLogger } from '../../src/server/logger.js';
 import { SessionLinks } from '../../src/server/session-links.js';
 import { Sweeper } from '../../src/server/sweeper.js';
@@ -41,6 +41,11 @@ export function memoryServer(
     logger,
     links: new SessionLinks(),
     sweeper,
+    journal: ALWAYS_DURABLE,
+    admin: {
+      reload: () => ({ added: [], removed: [], changed: [] }),
+      requestShutdown: () => {},
+    },
     limits: {
       maxFrameBytes: 65_536,
       handshakeTimeoutMs: 5000,

@@ -1,0 +1,301 @@
+/**
+ * Rebuilds engine state from a snapshot (engine-state.ts) and journal records (journal-records.ts)
+ * for LeaseEngine.restore. Records are applied as facts, not re-decided: a grant in the journal was
+ * granted, whatever the admission rules of the current config say, so replay is exact and fast.
+ * Nothing here emits events, touches the queue or the expiry heap: the engine arms deadlines once
+ * everything is loaded.
+ *
+ * A record or snapshot that cannot apply (a lease of an unknown session, a duplicate id, a claim
+ * that does not exist) throws InvalidRequestError naming the record's seq: the store checksums
+ * every record, so this means the state files and the engine disagree, and recovery must stop.
+ */
+import { ReclaimReason } from '../protocol/codes.js';
+import { InvalidRequestError } from '../protocol/errors.js';
+import { Directory } from './directory.js';
+import { applyDirectoryOp, DirectoryOpKind, isDirectoryOpKind } from './directory-ops.js';
+import { ENGINE_STATE_VERSION, type EngineState } from './engine-state.js';
+import { FeaturePool } from './feature-pool.js';
+import { type JournalRecord, JournalRecordType } from './journal-records.js';
+import type { LeaseBook } from './lease-book.js';
+import { LeaseRecord } from './lease-record.js';
+import { CHECKED_IN, type LeaseEnding } from './lease-tombstones.js';
+import { SeatClaim } from './seat-claim.js';
+import { SessionRecord } from './session-record.js';
+import { FeatureModel, type HolderIdentity, LeaseType, SessionEndReason } from './types.js';
+
+const RECLAIM_REASONS: ReadonlySet<string> = new Set(Object.values(ReclaimReason));
+const HEX_HASH = /^[0-9a-f]{64}$/;
+
+function fail(where: string, message: string, details: Record<string, unknown> = {}): InvalidRequestError {
+  return new InvalidRequestError(`Cannot restore ${where}: ${message}`, { details });
+}
+
+export class StateLoader {
+  readonly #book: LeaseBook;
+  readonly #now: number;
+  directory: Directory;
+  fencing: number;
+  /** Pools made up for features the config no longer has: reclaimed once the restore is done. */
+  readonly ghosts = new Set<FeaturePool>();
+
+  constructor(book: LeaseBook, directory: Directory, fencing: number, now: number) {
+    this.#book = book;
+    this.directory = directory;
+    this.fencing = fencing;
+    this.#now = now;
+  }
+
+  /** The pool of a feature; one that the config lost gets a stand-in holding its leases until reclaimed. */
+  pool(name: string): FeaturePool {
+    let pool = this.#book.pools.get(name);
+    if (pool === undefined) {
+      pool = new FeaturePool({ name, seats: 0, model: FeatureModel.Mixed });
+      this.#book.pools.set(name, pool);
+      this.ghosts.add(pool);
+    }
+    return pool;
+  }
+
+  // ---- snapshot -------------------------------------------------------------------------------
+
+  loadSnapshot(state: EngineState): void {
+    const where = 'the snapshot';
+    if (state === null || typeof state !== 'object' || state.version !== ENGINE_STATE_VERSION) {
+      throw fail(
+        where,
+        `unknown state format (version ${String((state as { version?: unknown })?.version)}).`,
+      );
+    }
+    const { names, sessions: s, leases: l, claims: c } = state;
+    const name = (index: number | undefined): string => {
+      const value = index === undefined ? undefined : names[index];
+      if (value === undefined) throw fail(where, `name index ${String(index)} is out of range.`);
+      return value;
+    };
+    if (!Number.isSafeInteger(state.fencing) || state.fencing < 0) throw fail(where, 'bad fencing counter.');
+    if (state.fencing > this.fencing) this.fencing = state.fencing;
+
+    this.directory = Directory.from(state.directory);
+    for (const { feature, users } of state.named) {
+      const pool = this.#book.pools.get(feature);
+      // Assignments of a feature the config no longer has go with the feature.
+      if (pool !== undefined) pool.namedUsers = new Set(users);
+    }
+
+    const sessionRows: SessionRecord[] = new Array(s.ids.length);
+    for (let i = 0; i < s.ids.length; i++) {
+      const display = s.displays[i] ?? -1;
+      const identity: HolderIdentity = Object.freeze({
+        user: name(s.users[i]),
+        host: name(s.hosts[i]),
+        clientName: name(s.clientNames[i]),
+        ...(display >= 0 ? { display: name(display) } : {}),
+      });
+      const session = this.#session(
+        s.ids[i],
+        s.tokenHashes[i],
+        identity,
+        this.#now - (s.openedAgeMs[i] ?? 0),
+        where,
+      );
+      sessionRows[i] = session;
+    }
+
+    const claimRows: (SeatClaim | undefined)[] = new Array(c.types.length);
+    const shared = new Set(l.shared);
+    const pools: (FeaturePool | undefined)[] = new Array(names.length);
+    // The cache keeps only the newest keys anyway: remembering the rest would only evict them again.
+    const rememberFrom = l.ids.length - this.#book.requestKeyCapacity;
+    for (let i = 0; i < l.ids.length; i++) {
+      const id = l.ids[i];
+      const session = sessionRows[l.sessions[i] ?? -1];
+      if (typeof id !== 'string' || session === undefined) throw fail(where, `lease row ${i} is incomplete.`);
+      const featureIndex = l.features[i] ?? -1;
+      let pool = pools[featureIndex];
+      if (pool === undefined) {
+        pool = this.pool(name(featureIndex));
+        pools[featureIndex] = pool;
+      }
+      const claimIndex = l.claims[i] ?? -1;
+      let claim = claimRows[claimIndex];
+      if (claim === undefined) {
+        const type = c.types[claimIndex];
+        if (type === undefined)
+          throw fail(where, `lease '${id}' names claim ${claimIndex}, which does not exist.`);
+        const group = c.groups[claimIndex] ?? -1;
+        claim = new SeatClaim(
+          type === 1 ? LeaseType.Named : LeaseType.Concurrent,
+          c.seats[claimIndex] ?? 0,
+          group >= 0 ? name(group) : undefined,
+          name(c.users[claimIndex]),
+          name(c.hosts[claimIndex]),
+        );
+        claimRows[claimIndex] = claim;
+      }
+      const fencing = l.fencing[i] ?? 0;
+      const key = l.keys[i] ?? undefined;
+      this.#addLease(
+        new LeaseRecord(
+          id,
+          pool,
+          l.counts[i] ?? 0,
+          fencing,
+          session,
+          key,
+          this.#now - (l.ageMs[i] ?? 0),
+          claim,
+          shared.has(i),
+        ),
+        where,
+        undefined,
+        i >= rememberFrom,
+      );
+    }
+  }
+
+  // ---- records --------------------------------------------------------------------------------
+
+  /** Applies one journal record; `seq` names it in errors. */
+  apply(record: JournalRecord, seq: number | string): void {
+    const where = `journal record seq ${seq}`;
+    if (record === null || typeof record !== 'object') throw fail(where, 'not a record.', { seq });
+    switch (record.t) {
+      case JournalRecordType.SessionOpened: {
+        const identity: HolderIdentity = Object.freeze({
+          user: record.u,
+          host: record.o,
+          clientName: record.c,
+          ...(record.d !== undefined ? { display: record.d } : {}),
+        });
+        this.#session(record.id, record.h, identity, this.#now, where, seq);
+        return;
+      }
+      case JournalRecordType.SessionEnded: {
+        const session = this.#book.sessions.get(record.id);
+        if (session === undefined) throw fail(where, `session '${record.id}' is unknown.`, { seq });
+        // Its leases were journaled as released or reclaimed before it; any left end the same way.
+        const ending: LeaseEnding =
+          record.why === SessionEndReason.Expired ? ReclaimReason.Expired : CHECKED_IN;
+        for (const lease of Array.from(session.leases)) this.#book.remove(lease, ending);
+        session.ended = true;
+        this.#book.sessions.delete(session.id);
+        return;
+      }
+      case JournalRecordType.Granted:
+        this.#grant(record, where, seq);
+        return;
+      case JournalRecordType.Released:
+      case JournalRecordType.Reclaimed: {
+        const lease = this.#book.lease(record.id);
+        if (lease === undefined) throw fail(where, `lease '${record.id}' is not held.`, { seq });
+        let ending: LeaseEnding = CHECKED_IN;
+        if (record.t === JournalRecordType.Reclaimed) {
+          if (!RECLAIM_REASONS.has(record.why))
+            throw fail(where, `unknown reclaim reason '${String(record.why)}'.`, { seq });
+          ending = record.why;
+        }
+        this.#book.remove(lease, ending);
+        return;
+      }
+      case JournalRecordType.Directory:
+        this.#directoryChange(record.k, record.a, where, seq);
+        return;
+      default:
+        throw fail(where, `unknown record type '${String((record as { t?: unknown }).t)}'.`, { seq });
+    }
+  }
+
+  #grant(record: Extract<JournalRecord, { t: 'g' }>, where: string, seq: number | string): void {
+    const session = this.#book.sessions.get(record.s);
+    if (session === undefined)
+      throw fail(where, `lease '${record.id}' names unknown session '${record.s}'.`, { seq });
+    if (!Number.isSafeInteger(record.n) || record.n < 1 || !Number.isSafeInteger(record.fe)) {
+      throw fail(where, `lease '${record.id}' has a bad count or fencing token.`, { seq });
+    }
+    const pool = this.pool(record.f);
+    let claim: SeatClaim;
+    if (record.j !== undefined) {
+      const joined = this.#book.lease(record.j);
+      if (joined === undefined || joined.pool !== pool) {
+        throw fail(where, `lease '${record.id}' joins the claim of lease '${record.j}', which is not held.`, {
+          seq,
+        });
+      }
+      claim = joined.claim;
+    } else {
+      const named = record.ty === 'n';
+      const { user, host } = session.identity;
+      claim = new SeatClaim(
+        named ? LeaseType.Named : LeaseType.Concurrent,
+        named ? 1 : record.n,
+        record.gr,
+        user,
+        host,
+      );
+    }
+    const lease = new LeaseRecord(record.id, pool, record.n, record.fe, session, record.k, this.#now, claim);
+    this.#addLease(lease, where, seq);
+    if (record.fe > this.fencing) this.fencing = record.fe;
+  }
+
+  #directoryChange(
+    kind: string,
+    detail: Readonly<Record<string, unknown>>,
+    where: string,
+    seq: number | string,
+  ): void {
+    if (!isDirectoryOpKind(kind) || detail === null || typeof detail !== 'object') {
+      throw fail(where, `unknown directory change '${String(kind)}'.`, { seq });
+    }
+    try {
+      if (kind === DirectoryOpKind.Assigned || kind === DirectoryOpKind.Unassigned) {
+        const { feature, user } = detail;
+        const pool = typeof feature === 'string' ? this.#book.pools.get(feature) : undefined;
+        // A feature the config no longer has: its assignments went with it.
+        if (pool === undefined || this.ghosts.has(pool) || typeof user !== 'string') return;
+        const assigned = kind === DirectoryOpKind.Assigned;
+        if (pool.namedUsers.has(user) === assigned) return;
+        if (assigned) pool.namedUsers.add(user);
+        else pool.namedUsers.delete(user);
+        pool.assignmentChanged(user, assigned);
+        return;
+      }
+      applyDirectoryOp(this.directory, kind, detail);
+      if (kind === DirectoryOpKind.UserRemoved) {
+        for (const pool of this.#book.pools.values()) {
+          if (pool.namedUsers.delete(detail.user as string))
+            pool.assignmentChanged(detail.user as string, false);
+        }
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new InvalidRequestError(`Cannot restore ${where}: ${message}`, {
+        details: { seq },
+        cause: error,
+      });
+    }
+  }
+
+  #session(
+    id: unknown,
+    hash: unknown,
+    identity: HolderIdentity,
+    openedAt: number,
+    where: string,
+    seq?: number | string,
+  ): SessionRecord {
+    if (typeof id !== 'string' || id.length === 0) throw fail(where, 'a session has no id.', { seq });
+    if (this.#book.sessions.has(id)) throw fail(where, `session '${id}' exists twice.`, { seq });
+    if (typeof hash !== 'string' || !HEX_HASH.test(hash))
+      throw fail(where, `session '${id}' has a bad token hash.`, { seq });
+    const session = new SessionRecord(id, Buffer.from(hash, 'hex'), identity, openedAt);
+    this.#book.sessions.set(id, session);
+    return session;
+  }
+
+  #addLease(lease: LeaseRecord, where: string, seq?: number | string, rememberKey = true): void {
+    if (typeof lease.id !== 'string' || lease.id.length === 0)
+      throw fail(where, 'a lease has no id.', { seq });
+    if (!this.#book.add(lease, rememberKey)) throw fail(where, `lease '${lease.id}' exists twice.`, { seq });
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The daemon's durable state (DESIGN §3.6, issue 5): recovery at start (newest good snapshot +
+ * journal replay, then restart grace for every session), every engine state change appended to
+ * the journal (replies wait for it: see ClientConnection), periodic snapshots with journal
+ * compaction, a final snapshot at shutdown, and a fatal stop on any write or fsync error.
+ */
+import type { Config } from '../config/types.js';
+import type { Clock } from '../engine/clock.js';
+import { LeaseEngine } from '../engine/engine.js';
+import { type JournalRecord, toJournalRecord } from '../engine/journal-records.js';
+import type { EngineEventName, EngineEvents } from '../engine/types.js';
+import {
+  type JournalFaults,
+  JournalWriter,
+  listSnapshots,
+  recover,
+  type StoreFailedError,
+  writeSnapshot,
+} from '../store/index.js';
+import type { DurabilityGate } from './context.js';
+import type { Logger } from './logger.js';
+
+/** The engine events that may carry a state change; toJournalRecord decides which are kept. */
+const EVENTS: readonly EngineEventName[] = [
+  'sessionOpened',
+  'sessionEnded',
+  'granted',
+  'released',
+  'reclaimed',
+  'directoryChanged',
+  'seatsChanged',
+];
+
+export interface PersistenceOptions {
+  clock: Clock;
+  logger: Logger;
+  forceRecover?: boolean;
+  /** Test-only: make the journal's writes or fsyncs fail. */
+  faults?: JournalFaults;
+  onFatal: (err: StoreFailedError) => void;
+}
+
+export class Persistence implements DurabilityGate {
+  #snapshotTimer: NodeJS.Timeout | undefined;
+  #snapshotting: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(
+    readonly engine: LeaseEngine,
+    readonly journal: JournalWriter,
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {}
+
+  static async open(config: Config, options: PersistenceOptions): Promise<Persistence> {
+    const { logger } = options;
+    const dir = config.server.stateDir;
+    const recovered = await recover(dir, { forceRecover: options.forceRecover ?? false });
+    for (const warning of recovered.warnings) logger.warn({ stateDir: dir }, `recovery: ${warning}`);
+    for (const dropped of recovered.dropped) logger.error({ stateDir: dir }, `recovery dropped: ${dropped}`);
+    const s = config.server;
+    const engineOptions = {
+      clock: options.clock,
+      leaseTtlMs: s.leaseTtlMs,
+      features: config.features,
+      directory: config.directory,
+      maxLeasesPerSession: s.maxLeasesPerSession,
+    };
+    const journal = await JournalWriter.open(dir, {
+      lastSeq: recovered.lastSeq,
+      durability: s.durability,
+      onFatal: options.onFatal,
+      ...(options.faults ? { faults: options.faults } : {}),
+    });
+    const engine = LeaseEngine.restore(
+      engineOptions,
+      recovered.snapshot?.state as Parameters<typeof LeaseEngine.restore>[1],
+      recovered.records.map((r) => r.record as JournalRecord),
+      {
+        graceMs: Math.max(s.restartGraceMs, s.leaseTtlMs),
+        ...(recovered.records[0] ? { firstSeq: recovered.records[0].seq } : {}),
+      },
+      (engine) => subscribe(engine, journal),
+    );
+    const persistence = new Persistence(engine, journal, config, logger);
+    const leases = engine.listLeases().length;
+    logger.info(
+      {
+        stateDir: dir,
+        snapshotSeq: recovered.snapshot?.seq ?? 0,
+        replayed: recovered.records.length,
+        lastSeq: recovered.lastSeq,
+        leases,
+        fencing: engine.fencing,
+        durability: s.durability,
+      },
+      leases > 0
+        ? `recovered ${leases} leases; their sessions have ${s.restartGraceMs} ms to resume`
+        : 'state recovered',
+    );
+    // A first snapshot fixes the starting point: replaying a journal alone would start from the
+    // config's directory, which may have changed since.
+    if (!recovered.snapshot) await persistence.snapshot();
+    persistence.#scheduleSnapshot();
+    return persistence;
+  }
+
+  get lastSeq(): number {
+    return this.journal.lastSeq;
+  }
+
+  get durableSeq(): number {
+    return this.journal.durableSeq;
+  }
+
+  whenDurable(seq: number): Promise<void> {
+    return this.journal.whenDurable(seq);
+  }
+
+  /** Writes a snapshot of the whole table and compacts the journal behind the older kept one. */
+  snapshot(): Promise<void> {
+    if (this.#snapshotting) return this.#snapshotting;
+    this.#snapshotting = this.#writeSnapshot().finally(() => {
+      this.#snapshotting = undefined;
+    });
+    return this.#snapshotting;
+  }
+
+  /** The final snapshot, then the journal closed. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#snapshotTimer) clearTimeout(this.#snapshotTimer);
+    try {
+      if (!this.journal.failed) await this.snapshot();
+    } finally {
+      await this.journal.close();
+    }
+  }
+
+  async #writeSnapshot(): Promise<void> {
+    const dir = this.config.server.stateDir;
+    const seq = this.journal.lastSeq;
+    const started = performance.now();
+    const state = this.engine.exportState();
+    const file = await writeSnapshot(dir, seq, state, { waitFor: this.journal.whenDurable(seq) });
+    await this.journal.rotate();
+    const kept = await listSnapshots(dir);
+    const oldest = kept.at(-1);
+    const compacted = oldest ? await this.journal.compact(oldest.seq) : [];
+    this.logger.info(
+      {
+        file,
+        seq,
+        leases: this.engine.listLeases().length,
+        ms: Math.round(performance.now() - started),
+        compacted: compacted.length,
+      },
+      'snapshot written',
+    );
+  }
+
+  #scheduleSnapshot(): void {
+    if (this.#closed) return;
+    this.#snapshotTimer = setTimeout(() => {
+      this.snapshot()
+        .catch((err: unknown) => this.logger.error({ err }, 'snapshot failed'))
+        .finally(() => this.#scheduleSnapshot());
+    }, this.config.server.snapshotIntervalMs);
+    this.#snapshotTimer.unref();
+  }
+}
+
+/** Every state change the engine announces goes to the journal as it happens. */
+function subscribe(engine: LeaseEngine, journal: JournalWriter): void {
+  for (const name of EVENTS) {
+    engine.on(name, (payload: EngineEvents[typeof name]) => {
+      const record = toJournalRecord(name, payload);
+      if (record) journal.append(record);
+    });
+  }
+}
