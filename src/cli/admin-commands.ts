@@ -5,16 +5,11 @@
  */
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
+import type { LeaseholdClient } from '../client/client.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
 import { configOption } from './config-option.js';
-import {
-  addConnectionOptions,
-  type ConnectionFlags,
-  connect,
-  describeError,
-  exitCodeFor,
-} from './connection-options.js';
+import { addConnectionOptions, type ConnectionFlags, withClient } from './connection-options.js';
 import { ExitCode } from './exit-codes.js';
 import type { CommandIO } from './io.js';
 
@@ -80,7 +75,7 @@ async function confirmed(flags: AdminFlags, io: CommandIO, question: string): Pr
 async function viaAdminSocket(
   flags: AdminFlags,
   io: CommandIO,
-  run: (client: Awaited<ReturnType<typeof connect>>) => Promise<void>,
+  run: (client: LeaseholdClient) => Promise<void>,
 ): Promise<number> {
   let socket = flags.socket;
   if (socket === undefined) {
@@ -92,16 +87,6 @@ async function viaAdminSocket(
       return ExitCode.Usage;
     }
   }
-  try {
-    const client = await connect({ ...flags, socket });
-    try {
-      await run(client);
-    } finally {
-      await client.close();
-    }
-    return ExitCode.Ok;
-  } catch (err) {
-    io.err(`leasehold: ${describeError(err)}\n`);
-    return exitCodeFor(err);
-  }
+  const got = await withClient({ ...flags, socket }, io, run);
+  return got.ok ? ExitCode.Ok : got.code;
 }

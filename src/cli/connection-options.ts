@@ -95,3 +95,25 @@ export function describeError(err: unknown): string {
   if (err instanceof LeaseholdError || err instanceof ClientError) return `${err.code}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Runs one client command: connects, calls `run`, closes; an SDK error becomes a line on stderr and
+ * its exit code (DESIGN §5). Resolves with the result, or with the exit code on failure.
+ */
+export async function withClient<T>(
+  flags: ConnectionFlags,
+  io: { err(text: string): void },
+  run: (client: LeaseholdClient) => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; code: number }> {
+  try {
+    const client = await connect(flags);
+    try {
+      return { ok: true, value: await run(client) };
+    } finally {
+      await client.close();
+    }
+  } catch (err) {
+    io.err(`leasehold: ${describeError(err)}\n`);
+    return { ok: false, code: exitCodeFor(err) };
+  }
+}

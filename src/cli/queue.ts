@@ -1,13 +1,7 @@
 /** `leasehold queue [FEATURE] [--json]`: who waits for seats, in which order, since when (DESIGN §5). */
 import type { Command } from 'commander';
 import type { QueueEntry } from '../client/views.js';
-import {
-  addConnectionOptions,
-  type ConnectionFlags,
-  connect,
-  describeError,
-  exitCodeFor,
-} from './connection-options.js';
+import { addConnectionOptions, type ConnectionFlags, withClient } from './connection-options.js';
 import { ExitCode } from './exit-codes.js';
 import { localTime, shortDuration, table } from './format.js';
 import type { CommandIO } from './io.js';
@@ -29,18 +23,9 @@ export function addQueueCommand(program: Command, io: CommandIO): void {
 }
 
 async function showQueue(feature: string | undefined, flags: QueueFlags, io: CommandIO): Promise<number> {
-  let waiters: QueueEntry[];
-  try {
-    const client = await connect(flags);
-    try {
-      waiters = await client.queue(feature);
-    } finally {
-      await client.close();
-    }
-  } catch (err) {
-    io.err(`leasehold: ${describeError(err)}\n`);
-    return exitCodeFor(err);
-  }
+  const got = await withClient(flags, io, (client) => client.queue(feature));
+  if (!got.ok) return got.code;
+  const waiters: QueueEntry[] = got.value;
   const now = Date.now();
   if (flags.json) {
     const doc = {

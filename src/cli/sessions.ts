@@ -4,13 +4,7 @@
  */
 import { type Command, Option } from 'commander';
 import type { HolderInfo } from '../client/views.js';
-import {
-  addConnectionOptions,
-  type ConnectionFlags,
-  connect,
-  describeError,
-  exitCodeFor,
-} from './connection-options.js';
+import { addConnectionOptions, type ConnectionFlags, withClient } from './connection-options.js';
 import { ExitCode } from './exit-codes.js';
 import { localTime, shortDuration, table } from './format.js';
 import type { CommandIO } from './io.js';
@@ -41,23 +35,16 @@ export function addSessionsCommand(program: Command, io: CommandIO): void {
 }
 
 async function sessions(flags: SessionsFlags, io: CommandIO): Promise<number> {
-  let leases: HolderInfo[];
-  try {
-    const client = await connect(flags);
-    try {
-      leases = await client.listLeases({
-        ...(flags.feature === undefined ? {} : { feature: flags.feature }),
-        ...(flags.user === undefined ? {} : { user: flags.user }),
-        ...(flags.host === undefined ? {} : { host: flags.host }),
-        ...(flags.type === undefined ? {} : { type: flags.type }),
-      });
-    } finally {
-      await client.close();
-    }
-  } catch (err) {
-    io.err(`leasehold: ${describeError(err)}\n`);
-    return exitCodeFor(err);
-  }
+  const got = await withClient(flags, io, (client) =>
+    client.listLeases({
+      ...(flags.feature === undefined ? {} : { feature: flags.feature }),
+      ...(flags.user === undefined ? {} : { user: flags.user }),
+      ...(flags.host === undefined ? {} : { host: flags.host }),
+      ...(flags.type === undefined ? {} : { type: flags.type }),
+    }),
+  );
+  if (!got.ok) return got.code;
+  const leases: HolderInfo[] = got.value;
   const now = Date.now();
   if (flags.json) {
     const doc = {

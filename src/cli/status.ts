@@ -1,13 +1,7 @@
 /** `leasehold status [FEATURE] [--json]`: the lmstat -a of Leasehold (DESIGN §5). */
 import type { Command } from 'commander';
 import type { ServerStatus } from '../client/views.js';
-import {
-  addConnectionOptions,
-  type ConnectionFlags,
-  connect,
-  describeError,
-  exitCodeFor,
-} from './connection-options.js';
+import { addConnectionOptions, type ConnectionFlags, withClient } from './connection-options.js';
 import { ExitCode } from './exit-codes.js';
 import { localTime, shortDuration, table } from './format.js';
 import type { CommandIO } from './io.js';
@@ -29,18 +23,9 @@ export function addStatusCommand(program: Command, io: CommandIO): void {
 }
 
 async function status(feature: string | undefined, flags: StatusFlags, io: CommandIO): Promise<number> {
-  let result: ServerStatus;
-  try {
-    const client = await connect(flags);
-    try {
-      result = await client.status(feature);
-    } finally {
-      await client.close();
-    }
-  } catch (err) {
-    io.err(`leasehold: ${describeError(err)}\n`);
-    return exitCodeFor(err);
-  }
+  const got = await withClient(flags, io, (client) => client.status(feature));
+  if (!got.ok) return got.code;
+  const result: ServerStatus = got.value;
   const now = Date.now();
   io.out(flags.json ? `${JSON.stringify(toJson(result, now), null, 2)}\n` : `${toText(result, now)}\n`);
   return ExitCode.Ok;

@@ -10,7 +10,6 @@ import type { Clock } from '../engine/clock.js';
 import type { LeaseEngine } from '../engine/engine.js';
 import { codeForReclaim } from '../protocol/codes.js';
 import { ConfigInvalidError, LeaseholdError } from '../protocol/errors.js';
-import type { QueueGranted } from '../protocol/messages.js';
 import type { JournalFaults } from '../store/index.js';
 import { monotonicClock } from './clock.js';
 import { ClientConnection } from './connection.js';
@@ -20,6 +19,7 @@ import { createLogger, type Logger } from './logger.js';
 import { Persistence } from './persistence.js';
 import { SessionLinks } from './session-links.js';
 import { Sweeper } from './sweeper.js';
+import { grantFields } from './wire-views.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -332,18 +332,9 @@ export class Daemon {
       });
     });
     engine.on('queueGranted', ({ waiter, lease }) => {
-      const push: QueueGranted = {
-        type: 'queue_granted',
-        ticket: waiter.ticket,
-        lease: lease.id,
-        feature: lease.feature,
-        count: lease.count,
-        fencing: lease.fencing,
-        ttl_ms: engine.leaseTtlMs,
-      };
-      const idle = engine.featureConfig(lease.feature)?.idleTimeoutMs;
-      if (idle !== undefined) push.idle_timeout_ms = idle;
-      links.get(waiter.sessionId)?.push(push);
+      links
+        .get(waiter.sessionId)
+        ?.push({ type: 'queue_granted', ticket: waiter.ticket, ...grantFields(engine, lease) });
     });
     engine.on('queueLeft', ({ waiter, reason, code, message }) => {
       logger.info(

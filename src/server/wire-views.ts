@@ -2,10 +2,37 @@
  * Engine views → wire maps (PROTOCOL.md §7). Times in the engine are monotonic clock readings; the
  * wire carries only durations measured from `now` (DESIGN §3.2).
  */
+import type { LeaseEngine } from '../engine/engine.js';
 import type { FeatureStatus, LeaseView } from '../engine/types.js';
 import type { FeatureStatusWire, GroupUsage, LeaseGrant, LeaseInfo } from '../protocol/messages.js';
 
 const since = (now: number, t: number): number => Math.max(0, Math.floor(now - t));
+
+/**
+ * The fields that tell a holder it got a lease, shared by checkout_ok (§7.2) and queue_granted
+ * (§7.9): id, feature, count, fencing token, ttl, and the feature's idle timeout when it has one.
+ */
+export function grantFields(
+  engine: LeaseEngine,
+  lease: LeaseView,
+): {
+  lease: string;
+  feature: string;
+  count: number;
+  fencing: number;
+  ttl_ms: number;
+  idle_timeout_ms?: number;
+} {
+  const idle = engine.featureConfig(lease.feature)?.idleTimeoutMs;
+  return {
+    lease: lease.id,
+    feature: lease.feature,
+    count: lease.count,
+    fencing: lease.fencing,
+    ttl_ms: engine.leaseTtlMs,
+    ...(idle === undefined ? {} : { idle_timeout_ms: idle }),
+  };
+}
 
 export function toLeaseGrant(lease: LeaseView): LeaseGrant {
   return { lease: lease.id, feature: lease.feature, count: lease.count, fencing: lease.fencing };

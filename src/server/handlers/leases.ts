@@ -10,6 +10,7 @@ import type {
   HeartbeatOk,
 } from '../../protocol/messages.js';
 import type { ClientConnection } from '../connection.js';
+import { grantFields } from '../wire-views.js';
 
 export function handleCheckout(
   conn: ClientConnection,
@@ -44,19 +45,7 @@ export function handleCheckout(
 
 /** The grant, as a checkout reply (PROTOCOL.md §7.2). */
 export function checkoutOk(conn: ClientConnection, id: number, lease: LeaseView): CheckoutOk {
-  const { engine } = conn.ctx;
-  const reply: CheckoutOk = {
-    type: 'checkout_ok',
-    id,
-    lease: lease.id,
-    feature: lease.feature,
-    count: lease.count,
-    fencing: lease.fencing,
-    ttl_ms: engine.leaseTtlMs,
-  };
-  const idle = engine.featureConfig(lease.feature)?.idleTimeoutMs;
-  if (idle !== undefined) reply.idle_timeout_ms = idle;
-  return reply;
+  return { type: 'checkout_ok', id, ...grantFields(conn.ctx.engine, lease) };
 }
 
 export function handleHeartbeat(conn: ClientConnection, sessionId: string, req: Heartbeat): HeartbeatOk {
