@@ -1,0 +1,269 @@
+/**
+ * How leases come and go for LeaseEngine: a checkout is checked and admitted (admission.ts) or
+ * queued (queue-desk.ts), a grant hands out a fencing token and arms the lease's idle deadline, and
+ * every lease ends through `endLease` (checkin, session end, reclaim), which frees its seats for the
+ * queues. The engine calls these inside its `#mutate`, which settles what is due first and grants
+ * the queues and delivers the events after.
+ */
+import { codeForReclaim, ErrorCode, ReclaimReason } from '../protocol/codes.js';
+import type { LeaseholdError } from '../protocol/errors.js';
+import { type Admission, decideAdmission, type QueueBlock } from './admission.js';
+import type { EngineContext } from './engine-context.js';
+import {
+  draining,
+  fencingMismatch,
+  invalidCount,
+  invalidKey,
+  invalidWait,
+  keyUsedForWaitingCheckout,
+  leaseNotFound,
+  leaseReclaimed,
+  sessionNotFound,
+  unknownFeature,
+} from './engine-errors.js';
+import type { FeaturePool } from './feature-pool.js';
+import { isValidCount, isValidKey, isValidWait } from './input-checks.js';
+import { LeaseRecord, toLeaseView } from './lease-record.js';
+import { CHECKED_IN, type LeaseEnding } from './lease-tombstones.js';
+import { QueueDesk } from './queue-desk.js';
+import { blockAhead } from './queue-scan.js';
+import { uniqueHexId } from './random-ids.js';
+import { SeatClaim } from './seat-claim.js';
+import type { SessionRecord } from './session-record.js';
+import {
+  type CheckoutRequest,
+  type CheckoutResult,
+  type HeartbeatLeaseEntry,
+  type LeaseView,
+  QueueLeftReason,
+  SessionEndReason,
+} from './types.js';
+import { toWaiterView, type WaiterRecord } from './wait-queue.js';
+
+export class LeaseFlow {
+  readonly #ctx: EngineContext;
+  readonly queues: QueueDesk;
+
+  constructor(ctx: EngineContext) {
+    this.#ctx = ctx;
+    this.queues = new QueueDesk(ctx, {
+      decideFor: (waiter, block) => this.#decideFor(waiter, block),
+      grant: (session, pool, count, key, now, admission) =>
+        this.#grant(session, pool, count, key, now, admission),
+      endLease: (lease, ending) => this.endLease(lease, ending),
+    });
+  }
+
+  liveSession(sessionId: string): SessionRecord {
+    const session = typeof sessionId === 'string' ? this.#ctx.book.sessions.get(sessionId) : undefined;
+    if (session === undefined) throw sessionNotFound();
+    return session;
+  }
+
+  pool(name: string): FeaturePool {
+    const pool = typeof name === 'string' ? this.#ctx.book.pools.get(name) : undefined;
+    if (pool === undefined) throw unknownFeature(String(name));
+    return pool;
+  }
+
+  /**
+   * Checks run in this order: session, request shape, request key (a retry is answered from the
+   * lease it got, whatever the pool looks like now), feature, draining, then admission.ts's rules.
+   */
+  checkout(sessionId: string, request: CheckoutRequest, now: number): CheckoutResult {
+    const session = this.liveSession(sessionId);
+    // PROTOCOL.md §9: a checkout renews the session like a heartbeat, because the client counts
+    // its lease's validity from the checkout's send time.
+    session.lastHeartbeatAt = now;
+    const { feature, count, key, waitMs } = request;
+    if (!isValidCount(count)) throw invalidCount(count);
+    if (!isValidKey(key)) throw invalidKey();
+    if (!isValidWait(waitMs)) throw invalidWait(waitMs);
+    const { book } = this.#ctx;
+    if (key !== undefined) {
+      const retried = book.leaseForRetry(session, key, feature, count);
+      if (retried !== undefined) return { kind: 'granted', lease: toLeaseView(retried) };
+      const waiting = session.waitersByKey.get(key);
+      if (waiting !== undefined) {
+        if (waiting.pool.name !== feature || waiting.count !== count) {
+          throw keyUsedForWaitingCheckout(key, waiting);
+        }
+        return { kind: 'queued', waiter: toWaiterView(waiting, waiting.pool.queue.positionOf(waiting)) };
+      }
+    }
+    const pool = book.pools.get(feature);
+    if (pool === undefined) throw this.#deny(session, feature, count, unknownFeature(feature, count));
+    if (this.#ctx.draining) throw this.#deny(session, feature, count, draining(pool, count));
+    const { user, host } = session.identity;
+    const priority = this.#ctx.directory.priorityOf(user, host);
+    const block = blockAhead(pool, priority, (waiter, ahead) => this.#decideFor(waiter, ahead));
+    const admission = this.#decide(pool, session, count, block);
+    if (admission.granted) {
+      return { kind: 'granted', lease: toLeaseView(this.#grant(session, pool, count, key, now, admission)) };
+    }
+    if (waitMs !== undefined && waitMs > 0 && admission.wait !== 'none') {
+      return this.queues.enqueue(session, pool, { count, key, waitMs, priority, admission }, now);
+    }
+    throw this.#deny(session, feature, count, admission.error);
+  }
+
+  /** A checkin of a lease the session may hold; a second checkin of it is `{ released: false }`. */
+  checkin(session: SessionRecord, leaseId: string, fencing: number): { released: boolean } {
+    const standing = this.#ctx.book.standing(session, leaseId, fencing);
+    switch (standing.kind) {
+      case 'held':
+        this.endLease(standing.lease, CHECKED_IN);
+        return { released: true };
+      case 'checked_in':
+        if (!standing.fencingMatches) throw fencingMismatch(leaseId, fencing);
+        return { released: false };
+      case 'not_held':
+        throw leaseNotFound(leaseId);
+      case 'wrong_fencing':
+        throw fencingMismatch(leaseId, fencing);
+      case 'reclaimed':
+        throw leaseReclaimed(leaseId, standing.reason);
+      default:
+        return standing satisfies never;
+    }
+  }
+
+  /** Answers one heartbeat entry: undefined when the lease is held, else the code of its loss. */
+  touchLease(session: SessionRecord, entry: HeartbeatLeaseEntry, now: number): ErrorCode | undefined {
+    const standing = this.#ctx.book.standing(session, entry.lease, entry.fencing);
+    switch (standing.kind) {
+      case 'held':
+        if (entry.idleMs !== undefined) {
+          // The client reports how long ago its user was last active; never later than now.
+          const activeAt = Math.min(now, now - entry.idleMs);
+          if (activeAt > standing.lease.lastActivityAt) standing.lease.lastActivityAt = activeAt;
+        }
+        return undefined;
+      case 'not_held':
+      case 'checked_in':
+        return ErrorCode.LeaseNotFound;
+      case 'wrong_fencing':
+        return ErrorCode.LeaseRevoked;
+      case 'reclaimed':
+        return codeForReclaim(standing.reason);
+      default:
+        return standing satisfies never;
+    }
+  }
+
+  /**
+   * The one way a lease ends: checkin, session end, or a reclaim. It leaves the indexes, its claim's
+   * seats return to the pool when it was the claim's last lease, a tombstone remembers how it ended,
+   * and the queues that may now be granted are marked for a scan.
+   */
+  endLease(lease: LeaseRecord, ending: LeaseEnding): void {
+    const { events } = this.#ctx;
+    this.#ctx.book.remove(lease, ending);
+    if (ending === CHECKED_IN) {
+      if (events.wants('released')) events.queue('released', { lease: toLeaseView(lease) });
+    } else if (events.wants('reclaimed')) {
+      events.queue('reclaimed', { lease: toLeaseView(lease), reason: ending });
+    }
+    this.queues.afterSeatsFreed(lease.pool);
+    // The session's own waiters may have been held back by its lease limit.
+    for (const waiter of lease.session.waiters) this.queues.markForScan(waiter.pool);
+  }
+
+  /**
+   * A closed session releases its leases; an expired one has them reclaimed (DESIGN §2 reclaim a).
+   * Its waiters leave first, so the seats it frees go to others.
+   */
+  endSession(session: SessionRecord, reason: SessionEndReason): void {
+    for (const waiter of Array.from(session.waiters)) this.queues.leave(waiter, QueueLeftReason.SessionEnded);
+    const ending: LeaseEnding = reason === SessionEndReason.Closed ? CHECKED_IN : ReclaimReason.Expired;
+    for (const lease of Array.from(session.leases)) this.endLease(lease, ending);
+    session.ended = true;
+    this.#ctx.book.sessions.delete(session.id);
+    this.#ctx.events.queue('sessionEnded', { sessionId: session.id, reason });
+  }
+
+  changeSeats(pool: FeaturePool, seats: number): void {
+    if (seats === pool.seats) return;
+    pool.seats = seats;
+    this.#ctx.events.queue('seatsChanged', {
+      feature: pool.name,
+      seats,
+      inUse: pool.inUse,
+      overdraft: pool.overdraft,
+    });
+    // More seats make room; fewer can make a waiter's count impossible, so it holds back nobody.
+    this.queues.afterSeatsFreed(pool);
+  }
+
+  #deny(session: SessionRecord, feature: string, count: number, error: LeaseholdError): LeaseholdError {
+    this.#ctx.events.queue('denied', {
+      sessionId: session.id,
+      user: session.identity.user,
+      host: session.identity.host,
+      feature,
+      count,
+      code: error.code,
+      message: error.message,
+      details: error.details,
+    });
+    return error;
+  }
+
+  #decide(pool: FeaturePool, session: SessionRecord, count: number, block: QueueBlock | undefined) {
+    return decideAdmission({
+      pool,
+      directory: this.#ctx.directory,
+      holder: session.identity,
+      count,
+      sessionLeases: session.leases.size,
+      maxLeasesPerSession: this.#ctx.maxLeasesPerSession,
+      block,
+    });
+  }
+
+  #decideFor(waiter: WaiterRecord, block: QueueBlock): Admission {
+    const admission = this.#decide(waiter.pool, waiter.session, waiter.count, block);
+    if (!admission.granted) waiter.denial = admission.error;
+    return admission;
+  }
+
+  #grant(
+    session: SessionRecord,
+    pool: FeaturePool,
+    count: number,
+    key: string | undefined,
+    now: number,
+    admission: Admission & { granted: true },
+  ): LeaseRecord {
+    const { book, expiry, events } = this.#ctx;
+    const { identity } = session;
+    const seats = admission.type === 'named' ? 1 : count;
+    const claim =
+      admission.join ?? new SeatClaim(admission.type, seats, admission.group, identity.user, identity.host);
+    // The claim's first live lease names it in the journal record of a lease that joins it.
+    const claimOf = admission.join === undefined ? undefined : claim.leases.values().next().value?.id;
+    const id = uniqueHexId(this.#ctx.random, (candidate) => book.isLeaseIdTaken(candidate));
+    // DESIGN §3.4: one engine-wide counter, so tokens strictly increase across features and restarts.
+    const lease = new LeaseRecord(id, pool, count, ++this.#ctx.fencing, session, key, now, claim);
+    book.add(lease);
+    expiry.armIdle(lease);
+    if (pool.queue.size > 0) {
+      if (pool.reclaimIdleWhenQueuedMs !== undefined) {
+        expiry.armPreempt(pool, now + pool.reclaimIdleWhenQueuedMs);
+      }
+      // A grant can let a waiter in: a waiter of the same user may join the new claim (a named seat,
+      // dedupe), and a group that took seats may now be at its max, so its waiter ahead holds back
+      // only its group instead of every unreserved seat (queue-scan.ts).
+      this.queues.markForScan(pool);
+    }
+    // The session's own waiters may now be held back by its lease limit, and so hold back nobody.
+    for (const waiter of session.waiters) this.queues.markForScan(waiter.pool);
+    if (events.wants('granted')) {
+      const event: { lease: LeaseView; key?: string; claimOf?: string } = { lease: toLeaseView(lease) };
+      if (key !== undefined) event.key = key;
+      if (claimOf !== undefined) event.claimOf = claimOf;
+      events.queue('granted', event);
+    }
+    return lease;
+  }
+}
