@@ -353,6 +353,9 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
 
   /** Who waits for seats, in queue order (all features, or one). */
   async queue(feature?: string): Promise<QueueEntry[]> {
+    if (this.#state === 'connected' && !this.#capabilities.has(Capability.Queue)) {
+      throw new LeaseholdError(ErrorCode.UnknownType, 'This server has no wait queue (capability "queue").');
+    }
     const reply = await this.#call<QueueOk>(
       feature === undefined ? { type: 'queue' } : { type: 'queue', feature },
     );
