@@ -41,6 +41,7 @@ export class ClientConnection implements PushTarget {
   /** Frames waiting for the journal to make the changes before them durable. */
   readonly #outbox: { seq: number; frame: Buffer }[] = [];
   #awaitingDurable = false;
+  #endWhenDrained = false;
 
   constructor(
     private readonly stream: Duplex,
@@ -232,11 +233,13 @@ export class ClientConnection implements PushTarget {
         const durable = this.ctx.journal.durableSeq;
         while (this.#outbox.length > 0 && this.#outbox[0]!.seq <= durable)
           this.#write(this.#outbox.shift()!.frame);
+        if (this.#outbox.length === 0 && this.#endWhenDrained) this.stream.end();
         this.#drainOutbox();
       },
       () => {
         // The store failed: nothing more is acknowledged; the daemon is stopping (issue 5).
         this.#outbox.length = 0;
+        this.stream.destroy();
       },
     );
   }
@@ -269,7 +272,9 @@ export class ClientConnection implements PushTarget {
 
   #end(): void {
     this.#state = 'closing';
-    this.stream.end();
+    // The last replies (bye_ok, an error) may still wait for the journal: end after them.
+    if (this.#outbox.length > 0) this.#endWhenDrained = true;
+    else this.stream.end();
     setTimeout(() => this.stream.destroy(), CLOSE_GRACE_MS).unref();
   }
 

@@ -5,6 +5,7 @@ import { ErrorCode } from '../../src/protocol/codes.js';
 import { NoSeatsError } from '../../src/protocol/errors.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { startTestDaemon } from '../helpers/daemon.js';
+import { RawPeer } from '../helpers/raw-peer.js';
 
 async function client(address: string, user = 'alice'): Promise<LeaseholdClient> {
   const c = await LeaseholdClient.connect({ servers: [address], user, host: 'ws-1', clientName: 'e2e' });
@@ -78,5 +79,17 @@ describe('checkout over TCP', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(lease.valid).toBe(true);
     expect(daemon.engine.listLeases().map((l) => l.id)).toEqual([lease.id]);
+  });
+
+  it('bye releases every lease, answers bye_ok once that is durable, then closes', async () => {
+    const { address, daemon } = await startTestDaemon({ features: '[features.cad]\nseats = 3' });
+    const peer = await RawPeer.connect(address);
+    await peer.hello();
+    peer.send({ type: 'checkout', id: 2, feature: 'cad', count: 2 });
+    await peer.reply(2);
+    peer.send({ type: 'bye', id: 3 });
+    expect(await peer.reply(3)).toEqual({ type: 'bye_ok', id: 3, released: 1 });
+    await peer.closed;
+    expect(daemon.engine.listLeases()).toEqual([]);
   });
 });
