@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,8 @@ export class DaemonFixture {
   static async create(body: string): Promise<DaemonFixture> {
     const fixture = new DaemonFixture(await freePort());
     fixture.writeConfig(body);
-    onCleanup(() => fixture.current?.child.kill('SIGKILL'));
+    onCleanup(() => rm(fixture.dir, { recursive: true, force: true }));
+    onCleanup(() => fixture.kill());
     return fixture;
   }
 

@@ -3,6 +3,7 @@
  * captured as parsed JSON lines, and stops it after the test (STYLE.md §11).
  */
 import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -78,6 +79,7 @@ export async function startTestDaemon(setup: DaemonSetup = {}): Promise<TestDaem
     ...(setup.faults ? { faults: setup.faults } : {}),
     ...(setup.onFatal ? { onFatal: setup.onFatal } : {}),
   });
+  onCleanup(() => rm(stateDir, { recursive: true, force: true }));
   onCleanup(() => daemon.close());
   const a = daemon.addresses[0]!;
   return {
