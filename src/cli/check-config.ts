@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile } from '../config/load.js';
+import { formatHostPort } from '../protocol/names.js';
 import { configOption } from './config-option.js';
 import { ExitCode } from './exit-codes.js';
 import type { CommandIO } from './io.js';
@@ -19,9 +20,7 @@ export function addCheckConfigCommand(program: Command, io: CommandIO): void {
 export function checkConfig(path: string, io: CommandIO): number {
   try {
     const config = loadConfigFile(path);
-    const listen = config.server.listen.map(
-      (e) => (e.host.includes(':') ? `[${e.host}]` : e.host) + `:${e.port}`,
-    );
+    const listen = config.server.listen.map((e) => formatHostPort(e.host, e.port));
     io.out(
       `${path}: ok (${config.features.length} feature${config.features.length === 1 ? '' : 's'}, ` +
         `listen ${listen.join(', ')}, state_dir ${config.server.stateDir})\n`,

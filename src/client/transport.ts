@@ -3,6 +3,7 @@
  * socket, within a deadline. Everything above works on the Duplex it returns.
  */
 import { connect, type Socket } from 'node:net';
+import { formatHostPort, parseHostPort } from '../protocol/names.js';
 
 export interface ServerAddress {
   readonly host: string;
@@ -13,17 +14,16 @@ export interface ServerAddress {
 
 /** Parses `host:port` or `[v6]:port`. */
 export function parseServerAddress(text: string): ServerAddress {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text.trim());
-  const port = match ? Number(match[3]) : Number.NaN;
-  if (!match || port < 1 || port > 65_535) {
+  const address = parseHostPort(text);
+  if (!address || address.port < 1) {
     throw new TypeError(`Server address must be host:port (or [v6]:port), got ${JSON.stringify(text)}.`);
   }
-  return { host: (match[1] ?? match[2]) as string, port };
+  return address;
 }
 
 export function formatServerAddress(a: ServerAddress): string {
   if (a.path !== undefined) return a.path;
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+  return formatHostPort(a.host, a.port);
 }
 
 export function connectTcp(address: ServerAddress, timeoutMs: number): Promise<Socket> {

@@ -3,24 +3,12 @@
  * caps, priorities and include/exclude rules to (DESIGN §2; issue 4).
  */
 import type { GroupConfig, UserConfig } from '../engine/types.js';
+import { isName as isGroupName, isUserName } from '../protocol/names.js';
 import type { ConfigReader } from './reader.js';
 
 export interface DirectoryConfig {
   users: UserConfig[];
   groups: GroupConfig[];
-}
-
-const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-// C0/C1 control characters and DEL, as the wire refuses them in user and host names.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
-export function isUserName(name: string): boolean {
-  return name.length > 0 && Buffer.byteLength(name) <= 128 && !CONTROL.test(name);
-}
-
-export function isGroupName(name: string): boolean {
-  return GROUP_NAME.test(name);
 }
 
 export function readDirectory(top: ConfigReader): DirectoryConfig {

@@ -9,7 +9,8 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { LeaseEngine } from '../engine/engine.js';
 import type { FeatureConfig, GroupRule } from '../engine/types.js';
 import { LeaseholdError } from '../protocol/errors.js';
-import { type DirectoryConfig, isGroupName, isUserName, readDirectory } from './directory.js';
+import { isName, isUserName } from '../protocol/names.js';
+import { type DirectoryConfig, readDirectory } from './directory.js';
 import { ConfigError } from './errors.js';
 import { ConfigReader } from './reader.js';
 import type { Config, ServerConfig } from './types.js';
@@ -32,7 +33,6 @@ export const DEFAULTS = {
   adminSocket: 'leasehold.sock',
 } as const;
 
-const FEATURE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const MODELS = ['concurrent', 'named', 'mixed'] as const;
 const DURABILITY = ['fsync', 'none'] as const;
@@ -154,7 +154,7 @@ function readFeatures(top: ConfigReader, directory: DirectoryConfig): FeatureCon
   const groupNames = new Set(directory.groups.map((g) => g.name));
   const out: FeatureConfig[] = [];
   for (const name of r.keys()) {
-    if (!FEATURE_NAME.test(name)) {
+    if (!isName(name)) {
       r.problem(
         name,
         'a feature name is 1..64 letters, digits, "_", "." or "-", starting with a letter or digit',
@@ -195,7 +195,7 @@ function readFeatures(top: ConfigReader, directory: DirectoryConfig): FeatureCon
       const list = f.child(which);
       if (!list) continue;
       list.allowOnly(['users', 'hosts', 'groups']);
-      const groups = list.stringList('groups', isGroupName, 'group names');
+      const groups = list.stringList('groups', isName, 'group names');
       for (const g of groups) {
         if (!groupNames.has(g)) list.problem('groups', `names group "${g}", which no [groups.${g}] defines`);
       }

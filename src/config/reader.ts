@@ -2,6 +2,7 @@
  * Typed access to a parsed TOML document that records a problem instead of throwing, so one run
  * reports every mistake in the file. Paths are dotted keys (`server.lease_ttl`).
  */
+import { parseHostPort } from '../protocol/names.js';
 import { formatDuration, parseDuration } from './duration.js';
 import type { Endpoint } from './types.js';
 
@@ -189,7 +190,7 @@ export class ConfigReader {
     }
     const out: Endpoint[] = [];
     for (const item of list) {
-      const endpoint = typeof item === 'string' ? parseEndpoint(item) : undefined;
+      const endpoint = typeof item === 'string' ? parseHostPort(item) : undefined;
       if (!endpoint) {
         this.problem(key, `must be "host:port" (port 0..65535) or a list of them, got ${show(item)}`);
         continue;
@@ -198,13 +199,4 @@ export class ConfigReader {
     }
     return out;
   }
-}
-
-/** Parses `host:port` or `[v6]:port`. */
-export function parseEndpoint(text: string): Endpoint | undefined {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text);
-  if (!match) return undefined;
-  const port = Number(match[3]);
-  if (port > 65_535) return undefined;
-  return { host: (match[1] ?? match[2]) as string, port };
 }

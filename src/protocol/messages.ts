@@ -5,6 +5,7 @@
  */
 import { UnknownTypeError } from './errors.js';
 import type { WireMap } from './msgpack.js';
+import { NAME_PATTERN, NAME_RULE } from './names.js';
 import {
   anyMap,
   bool,
@@ -77,8 +78,8 @@ const requestId = uint(1, 0xffffffff);
 const featureName = str({
   min: 1,
   max: 64,
-  pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
-  patternText: 'letters, digits, "_", "." and "-", starting with a letter or digit',
+  pattern: NAME_PATTERN,
+  patternText: NAME_RULE,
 });
 const userName = str({ min: 1, max: 128 });
 const hostName = str({ min: 1, max: 255 });

@@ -5,6 +5,7 @@
  */
 import { InvalidRequestError } from './errors.js';
 import type { WireMap, WireValue } from './msgpack.js';
+import { hasControlCharacters } from './names.js';
 
 /** How unknown keys are treated: requests reject them; replies and pushes ignore them (§3.5). */
 export type Strictness = 'reject-unknown' | 'ignore-unknown';
@@ -71,13 +72,7 @@ export function bool(): Schema<boolean> {
   };
 }
 
-// C0 and C1 control characters and DEL: never part of a name, a message or an identity.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
-export function hasControlCharacters(value: string): boolean {
-  return CONTROL.test(value);
-}
+export { hasControlCharacters };
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point.
 const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g;
@@ -113,7 +108,7 @@ export function str(rule: StringRule): Schema<string> {
       }
       if (rule.pattern) {
         if (!rule.pattern.test(value)) invalid(path, `must be ${rule.patternText ?? rule.pattern.source}`);
-      } else if (CONTROL.test(value)) {
+      } else if (hasControlCharacters(value)) {
         invalid(path, 'must not contain control characters');
       }
       return value;

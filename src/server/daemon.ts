@@ -10,11 +10,12 @@ import type { Clock } from '../engine/clock.js';
 import type { LeaseEngine } from '../engine/engine.js';
 import { codeForReclaim } from '../protocol/codes.js';
 import { ConfigInvalidError, LeaseholdError } from '../protocol/errors.js';
+import { formatHostPort } from '../protocol/names.js';
 import type { JournalFaults } from '../store/index.js';
 import { monotonicClock } from './clock.js';
 import { ClientConnection } from './connection.js';
 import type { ServerContext } from './context.js';
-import { formatPeer, listen, listenUnix } from './listener.js';
+import { listen, listenUnix } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
 import { Persistence } from './persistence.js';
 import { SessionLinks } from './session-links.js';
@@ -387,7 +388,7 @@ function addressOf(server: Server, fallback?: Endpoint): Endpoint {
 }
 
 function formatEndpoint(e: Endpoint): string {
-  return formatPeer(e.host, e.port);
+  return formatHostPort(e.host, e.port);
 }
 
 /** [server] keys a reload cannot apply to a running daemon. */

@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Endpoint } from '../config/types.js';
 import { encodeMessage } from '../protocol/codec.js';
 import { ErrorCode } from '../protocol/codes.js';
+import { formatHostPort } from '../protocol/names.js';
 
 export interface ListenerLimits {
   readonly maxConnections: number;
@@ -26,8 +27,7 @@ export interface ConnectionCounter {
 }
 
 export function formatPeer(address: string | undefined, port: number | undefined): string {
-  const host = address ?? 'unknown';
-  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
+  return formatHostPort(address ?? 'unknown', port ?? 0);
 }
 
 /**

@@ -1,17 +1,9 @@
 /** Issue 4: the directory, groups and the licensing-model keys of [features.*]. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/errors.js';
 import { parseConfig } from '../../src/config/load.js';
+import { configProblems } from '../helpers/config.js';
 
-function problems(text: string): readonly string[] {
-  try {
-    parseConfig(text, 'config.toml');
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 const DIRECTORY = `
 [groups.design]

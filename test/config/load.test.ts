@@ -5,16 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration } from '../../src/config/duration.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { configProblems } from '../helpers/config.js';
 
-function problems(text: string): readonly string[] {
-  try {
-    parseConfig(text, 'config.toml');
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 describe('durations', () => {
   it.each([

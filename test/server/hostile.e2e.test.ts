@@ -124,19 +124,24 @@ describe('hostile connections', () => {
     expect(t.logs.filter((l) => l.msg === 'connection closed')).toHaveLength(1);
   });
 
-  it('connections over the per-address limit are refused with LIMIT_EXCEEDED', async () => {
-    const t = await startTestDaemon({ server: 'max_connections_per_address = 2' });
-    const a = await RawPeer.connect(t.address);
-    const b = await RawPeer.connect(t.address);
-    await a.hello();
-    await b.hello();
-    const c = await RawPeer.connect(t.address);
-    expect(await c.next()).toMatchObject({ type: 'error', code: 'LIMIT_EXCEEDED' });
-    await c.closed;
-    a.socket.destroy();
-    await a.closed;
-    await new Promise((r) => setTimeout(r, 50));
-    const d = await RawPeer.connect(t.address);
-    await expect(d.hello()).resolves.toMatchObject({ type: 'hello_ok' });
-  });
+  for (const key of ['max_connections', 'max_connections_per_address']) {
+    it(`connections over ${key} are refused with LIMIT_EXCEEDED; the others are served; a freed slot is usable`, async () => {
+      const t = await startTestDaemon({ server: `${key} = 2` });
+      const a = await RawPeer.connect(t.address);
+      const b = await RawPeer.connect(t.address);
+      await a.hello();
+      await b.hello();
+      const c = await RawPeer.connect(t.address);
+      expect(await c.next()).toMatchObject({ type: 'error', code: 'LIMIT_EXCEEDED' });
+      await c.closed;
+      expect(t.logs.filter((l) => l.msg.startsWith('connection refused'))).toHaveLength(1);
+      b.send({ type: 'status', id: 2 });
+      expect(await b.reply(2)).toMatchObject({ type: 'status_ok' });
+      a.socket.destroy();
+      await a.closed;
+      await new Promise((r) => setTimeout(r, 50));
+      const d = await RawPeer.connect(t.address);
+      await expect(d.hello()).resolves.toMatchObject({ type: 'hello_ok' });
+    });
+  }
 });
