@@ -147,6 +147,10 @@ describe('SDK keepalive', () => {
     } finally {
       process.off('uncaughtException', onUncaught);
     }
+    // The application's exception surfaces as its own (uncaught), the lease is lost all the same,
+    // and the client goes on working.
+    expect(uncaught).toEqual([expect.objectContaining({ message: 'application bug' })]);
+    expect(lease.state).toBe('lost');
     expect(client.connected).toBe(true);
     const again = await client.checkout('cad');
     expect(again.valid).toBe(true);
