@@ -161,6 +161,11 @@ export class LeaseEngine {
     return this.#ctx.leaseTtlMs;
   }
 
+  /** How many leases are held now: O(1), for logs and metrics (listLeases builds every view). */
+  get leaseCount(): number {
+    return this.#ctx.book.leaseCount;
+  }
+
   get draining(): boolean {
     return this.#ctx.draining;
   }

@@ -222,7 +222,7 @@ export class Daemon {
     for (const socket of this.#sockets) socket.destroy();
     if (outcome === 'late')
       this.ctx.logger.warn({ timeoutMs: timeout }, 'shutdown took too long; stopping anyway');
-    this.ctx.logger.info({ leases: this.engine.listLeases().length }, 'leasehold stopped');
+    this.ctx.logger.info({ leases: this.engine.leaseCount }, 'leasehold stopped');
   }
 
   /** A write or fsync failed (issue 5): acknowledge nothing more, drop every connection, report. */

@@ -83,7 +83,7 @@ export class Persistence implements DurabilityGate {
       (engine) => subscribe(engine, journal),
     );
     const persistence = new Persistence(engine, journal, config, logger);
-    const leases = engine.listLeases().length;
+    const leases = engine.leaseCount;
     logger.info(
       {
         stateDir: dir,
@@ -152,7 +152,7 @@ export class Persistence implements DurabilityGate {
       {
         file,
         seq,
-        leases: this.engine.listLeases().length,
+        leases: this.engine.leaseCount,
         ms: Math.round(performance.now() - started),
         compacted: compacted.length,
       },

@@ -446,6 +446,10 @@ function run(commands: readonly Command[]): void {
     // ---- invariants (plain checks: this runs ~40,000 times) ---------------------------------
     const now = clock.now();
     const all = engine.listLeases();
+    check(
+      engine.leaseCount === all.length,
+      `leaseCount ${engine.leaseCount} but ${all.length} leases listed`,
+    );
     const statuses = engine.featureStatus();
     for (const status of statuses) {
       const sum = status.leases.reduce((acc, lease) => acc + lease.count, 0);
