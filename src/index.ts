@@ -3,6 +3,15 @@
  * block): the client SDK, and the error classes and codes every part of Leasehold shares.
  */
 
+export type {
+  AdminApi,
+  BlockEntry,
+  FreeResult,
+  FreeTarget,
+  NewUser,
+  UserChanges,
+  UserEntry,
+} from './client/admin.js';
 export type { CheckoutOptions, ClientEvents, ConnectOptions } from './client/client.js';
 export { LeaseholdClient } from './client/client.js';
 export {
@@ -17,7 +26,7 @@ export {
 } from './client/errors.js';
 export type { LeaseLostInfo } from './client/lease.js';
 export { Lease } from './client/lease.js';
-export type { ServerAddress } from './client/transport.js';
+export type { ServerAddress, TlsClientOptions } from './client/transport.js';
 export type { FeatureInfo, HolderInfo, ServerStatus } from './client/views.js';
 export { CONNECTION_FATAL, ErrorCode, isErrorCode, RETRYABLE, ReclaimReason } from './protocol/codes.js';
 export type { ErrorDetails, LeaseholdErrorOptions } from './protocol/errors.js';
@@ -28,6 +37,7 @@ export {
   DrainingError,
   DuplicateRequestIdError,
   errorFromCode,
+  ForbiddenError,
   FrameEmptyError,
   FrameTooLargeError,
   GroupMaxError,
@@ -44,7 +54,6 @@ export {
   MalformedFrameError,
   NoSeatsError,
   NotAssignedError,
-  NotPermittedError,
   SeatsReservedError,
   SessionNotFoundError,
   UnknownFeatureError,

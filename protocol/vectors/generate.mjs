@@ -17,6 +17,9 @@ const L3 = '9a8b7c6d5e4f30211203f4e5d6c7b8a9';
 // Queue tickets (capability "queue").
 const Q1 = 'e3b0c44298fc1c149afbf4c8996fb924';
 const Q2 = '7d865e959b2466918c9863afca942d0f';
+// Capability "admin": a block id and a personal token.
+const B1 = '4f5e6d7c8b9a0b1c2d3e4f5a6b7c8d9e';
+const TOKEN = 'lh_Q2FkU2VhdHNGb3JFdmVyeW9uZUhlcmVXZUdv';
 
 const client = [
   [
@@ -103,8 +106,42 @@ const client = [
   ['queue_cancel', { type: 'queue_cancel', id: 17, ticket: Q1 }],
   // Capability "models".
   ['leases: named seats only', { type: 'leases', id: 14, seat_type: 'named' }],
-  ['admin_reload (admin socket only)', { type: 'admin_reload', id: 30 }],
-  ['admin_shutdown (admin socket only)', { type: 'admin_shutdown', id: 31 }],
+  ['admin_reload (role admin)', { type: 'admin_reload', id: 30 }],
+  ['admin_shutdown (role admin)', { type: 'admin_shutdown', id: 31 }],
+  // Capability "admin".
+  ['admin_free: two leases by id', { type: 'admin_free', id: 40, leases: [L1, L2] }],
+  [
+    'admin_free: a user on one host, blocked from the feature for 10 minutes',
+    { type: 'admin_free', id: 41, user: 'bob', host: 'ws-1', feature: 'cad', block_ms: 600000 },
+  ],
+  ['admin_blocks', { type: 'admin_blocks', id: 42 }],
+  ['admin_unblock', { type: 'admin_unblock', id: 43, block: B1 }],
+  ['admin_users: every user', { type: 'admin_users', id: 44 }],
+  [
+    'admin_users: named users of a feature',
+    { type: 'admin_users', id: 45, feature: 'cad', seat_type: 'named' },
+  ],
+  [
+    'admin_user_add: with a personal token',
+    {
+      type: 'admin_user_add',
+      id: 46,
+      user: 'eve',
+      display_name: 'Eve Example',
+      email: 'eve@example.com',
+      groups: ['design'],
+      issue_token: true,
+    },
+  ],
+  ['admin_user_set: disable', { type: 'admin_user_set', id: 47, user: 'eve', enabled: false }],
+  [
+    'admin_user_remove: and free their leases',
+    { type: 'admin_user_remove', id: 48, user: 'eve', free: true },
+  ],
+  ['admin_user_assign', { type: 'admin_user_assign', id: 49, user: 'carol', feature: 'cad' }],
+  ['admin_user_unassign', { type: 'admin_user_unassign', id: 50, user: 'carol', feature: 'cad' }],
+  ['admin_user_join', { type: 'admin_user_join', id: 51, user: 'dave', group: 'design' }],
+  ['admin_user_leave', { type: 'admin_user_leave', id: 52, user: 'dave', group: 'design' }],
 ];
 
 const info = {
@@ -138,6 +175,26 @@ const server = [
       max_frame_bytes: 65536,
       capabilities: [],
       leases: [],
+    },
+  ],
+  [
+    'hello_ok: an admin token (capability "admin": user and role)',
+    {
+      type: 'hello_ok',
+      id: 1,
+      version: 1,
+      server_name: 'leasehold',
+      server_version: '0.1.0',
+      session: S1,
+      resume_token: T1,
+      resumed: false,
+      heartbeat_interval_ms: 5000,
+      lease_ttl_ms: 15000,
+      max_frame_bytes: 65536,
+      capabilities: ['queue', 'models', 'admin'],
+      leases: [],
+      user: 'alice',
+      role: 'manager',
     },
   ],
   [
@@ -439,6 +496,76 @@ const server = [
   ],
   ['admin_reload_ok', { type: 'admin_reload_ok', id: 30, added: ['cam'], removed: [], changed: ['cad'] }],
   ['admin_shutdown_ok', { type: 'admin_shutdown_ok', id: 31 }],
+  // Capability "admin".
+  [
+    'admin_free_ok: one lease freed, one block placed',
+    {
+      type: 'admin_free_ok',
+      id: 41,
+      freed: [{ lease: L1, feature: 'cad', user: 'bob', host: 'ws-1', count: 1 }],
+      blocks: [
+        {
+          block: B1,
+          user: 'bob',
+          host: 'ws-1',
+          feature: 'cad',
+          by: 'alice',
+          until: '2026-11-24T18:40:00.000Z',
+          remaining_ms: 600000,
+        },
+      ],
+    },
+  ],
+  ['admin_blocks_ok: none', { type: 'admin_blocks_ok', id: 42, blocks: [] }],
+  ['admin_unblock_ok', { type: 'admin_unblock_ok', id: 43, removed: true }],
+  [
+    'admin_users_ok: seat types on a feature',
+    {
+      type: 'admin_users_ok',
+      id: 45,
+      users: [
+        {
+          name: 'carol',
+          display_name: 'Carol',
+          email: 'carol@example.com',
+          enabled: true,
+          groups: [],
+          named: ['cad'],
+          token: false,
+          seat: 'named',
+        },
+      ],
+    },
+  ],
+  ['admin_user_add_ok: with the token, shown once', { type: 'admin_user_add_ok', id: 46, token: TOKEN }],
+  ['admin_user_set_ok', { type: 'admin_user_set_ok', id: 47 }],
+  ['admin_user_remove_ok', { type: 'admin_user_remove_ok', id: 48, freed: 1 }],
+  ['admin_ok', { type: 'admin_ok', id: 49 }],
+  [
+    'error: a role that does not allow the request (FORBIDDEN)',
+    {
+      type: 'error',
+      id: 40,
+      code: 'FORBIDDEN',
+      message: "'admin_free' needs role manager or admin; this connection has role viewer (ops).",
+      details: { needs: 'manager', role: 'viewer' },
+    },
+  ],
+  [
+    'error: a checkout refused by a block (BLOCKED)',
+    {
+      type: 'error',
+      id: 3,
+      code: 'BLOCKED',
+      message:
+        "User 'bob' on host 'ws-1' is blocked from feature 'cad' by an administrator (alice) until 2026-11-24T18:40:00.000Z (9m 58s from now).",
+      details: { block: B1, until: '2026-11-24T18:40:00.000Z', remaining_ms: 598000 },
+    },
+  ],
+  [
+    'error: authentication failed (closes)',
+    { type: 'error', id: 1, code: 'AUTH_FAILED', message: 'Authentication failed.' },
+  ],
   [
     'error: a reload refused (CONFIG_INVALID)',
     {

@@ -1,6 +1,7 @@
 /**
  * The connection options of every client command (DESIGN §5): --server HOST:PORT (repeatable, for
  * failover), --token TOKEN; environment LEASEHOLD_SERVER (comma-separated) and LEASEHOLD_TOKEN.
+ * The TLS options (--tls, --tls-ca, --tls-cert, --tls-key) are in tls-options.ts.
  */
 import { type Command, Option } from 'commander';
 import { type ConnectOptions, LeaseholdClient } from '../client/client.js';
@@ -8,18 +9,19 @@ import { ClientError, ClientErrorCode } from '../client/errors.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { LeaseholdError } from '../protocol/errors.js';
 import { ExitCode } from './exit-codes.js';
+import { addTlsOptions, type TlsFlags, TlsOptionError, tlsConnectOptions } from './tls-options.js';
 import { VERSION } from './version.js';
 
 export const DEFAULT_SERVER = '127.0.0.1:27000';
 
-export interface ConnectionFlags {
+export interface ConnectionFlags extends TlsFlags {
   server?: string[];
   token?: string;
   socket?: string;
 }
 
 export function addConnectionOptions(command: Command): Command {
-  return command
+  command
     .addOption(
       new Option('-s, --server <host:port>', `server to use; repeat for failover (default ${DEFAULT_SERVER})`)
         .env('LEASEHOLD_SERVER')
@@ -37,6 +39,7 @@ export function addConnectionOptions(command: Command): Command {
         'LEASEHOLD_SOCKET',
       ),
     );
+  return addTlsOptions(command);
 }
 
 export function connectOptions(flags: ConnectionFlags, extra: Partial<ConnectOptions> = {}): ConnectOptions {
@@ -48,6 +51,9 @@ export function connectOptions(flags: ConnectionFlags, extra: Partial<ConnectOpt
   };
   if (flags.token !== undefined) options.token = flags.token;
   if (flags.socket !== undefined) options.socket = flags.socket;
+  // The local admin socket is never TLS: the TLS settings (often from the environment) are unused.
+  const tls = flags.socket === undefined ? tlsConnectOptions(flags) : undefined;
+  if (tls) options.tls = tls;
   return options;
 }
 
@@ -76,6 +82,7 @@ const DENIALS: ReadonlySet<string> = new Set([
 
 /** The exit code for an error from the SDK, per DESIGN §5. */
 export function exitCodeFor(err: unknown): number {
+  if (err instanceof TlsOptionError) return ExitCode.Usage;
   if (err instanceof ClientError) {
     if (err.code === ClientErrorCode.ServerUnavailable || err.code === ClientErrorCode.RequestTimeout) {
       return ExitCode.Unavailable;
@@ -83,7 +90,7 @@ export function exitCodeFor(err: unknown): number {
     return ExitCode.Failure;
   }
   if (err instanceof LeaseholdError) {
-    if (err.code === ErrorCode.NotPermitted || err.code === ErrorCode.AuthFailed) return ExitCode.NoPerm;
+    if (err.code === ErrorCode.Forbidden || err.code === ErrorCode.AuthFailed) return ExitCode.NoPerm;
     if (err.code === ErrorCode.ConfigInvalid) return ExitCode.Config;
     if (DENIALS.has(err.code)) return ExitCode.TempFail;
   }

@@ -5,14 +5,17 @@
  */
 import { Command, CommanderError } from 'commander';
 import { addAdminCommands } from './admin-commands.js';
+import { addBlockCommands } from './blocks.js';
 import { addCheckConfigCommand } from './check-config.js';
 import { addCheckoutCommand } from './checkout.js';
 import { ExitCode } from './exit-codes.js';
+import { addFreeCommand } from './free.js';
 import type { CommandIO } from './io.js';
 import { addQueueCommand } from './queue.js';
 import { addServeCommand } from './serve.js';
 import { addSessionsCommand } from './sessions.js';
 import { addStatusCommand } from './status.js';
+import { addUsersCommand } from './users.js';
 import { VERSION } from './version.js';
 
 export function buildProgram(io: CommandIO): Command {
@@ -32,6 +35,9 @@ export function buildProgram(io: CommandIO): Command {
   addSessionsCommand(program, io);
   addQueueCommand(program, io);
   addCheckoutCommand(program, io);
+  addFreeCommand(program, io);
+  addBlockCommands(program, io);
+  addUsersCommand(program, io);
   addAdminCommands(program, io);
   program.addHelpText(
     'after',

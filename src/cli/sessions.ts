@@ -1,15 +1,16 @@
 /**
- * `leasehold sessions [--feature F] [--user U] [--type named|concurrent] [--json]`: every lease with
- * its holder and seat type (DESIGN §5).
+ * `leasehold sessions [--feature F] [--user U] [--host H] [--type named|concurrent] [--json]`: every
+ * lease with its holder and seat type (DESIGN §5), at the admin target (admin-target.ts). With an
+ * admin role the server adds the holder's display name and e-mail from the user directory.
  */
 import { type Command, Option } from 'commander';
 import type { HolderInfo } from '../client/views.js';
-import { addConnectionOptions, type ConnectionFlags, withClient } from './connection-options.js';
+import { addAdminTargetOptions, withAdminClient } from './admin-target.js';
 import { ExitCode } from './exit-codes.js';
 import { localTime, shortDuration, table } from './format.js';
 import type { CommandIO } from './io.js';
 
-interface SessionsFlags extends ConnectionFlags {
+interface SessionsFlags {
   feature?: string;
   user?: string;
   host?: string;
@@ -18,24 +19,26 @@ interface SessionsFlags extends ConnectionFlags {
 }
 
 export function addSessionsCommand(program: Command, io: CommandIO): void {
-  addConnectionOptions(
+  addAdminTargetOptions(
     program
       .command('sessions')
+      .summary('list leases: who holds which seats, where, since when (like lmstat -a)')
       .description(
-        'list leases: holder, host, peer, feature, seat type, count, since, last heartbeat, idle time',
+        'list leases (like lmstat -a, one line per lease): holder, name and e-mail from the user ' +
+          'directory, host, peer, feature, seat type, count, since, last heartbeat, idle time',
       )
       .option('--feature <feature>', 'only this feature')
       .option('--user <user>', 'only this user')
       .option('--host <host>', 'only this host')
       .addOption(new Option('--type <type>', 'only this seat type').choices(['named', 'concurrent']))
       .option('--json', 'print one JSON document (camelCase keys)'),
-  ).action(async (flags: SessionsFlags) => {
-    io.setExitCode(await sessions(flags, io));
+  ).action(async (flags: SessionsFlags, command: Command) => {
+    io.setExitCode(await sessions(flags, command, io));
   });
 }
 
-async function sessions(flags: SessionsFlags, io: CommandIO): Promise<number> {
-  const got = await withClient(flags, io, (client) =>
+async function sessions(flags: SessionsFlags, command: Command, io: CommandIO): Promise<number> {
+  const got = await withAdminClient(command, io, (client) =>
     client.listLeases({
       ...(flags.feature === undefined ? {} : { feature: flags.feature }),
       ...(flags.user === undefined ? {} : { user: flags.user }),
@@ -54,6 +57,8 @@ async function sessions(flags: SessionsFlags, io: CommandIO): Promise<number> {
         user: l.user,
         host: l.host,
         ...(l.display === undefined ? {} : { display: l.display }),
+        ...(l.displayName === undefined ? {} : { displayName: l.displayName }),
+        ...(l.email === undefined ? {} : { email: l.email }),
         clientName: l.clientName,
         ...(l.peer === undefined ? {} : { peer: l.peer }),
         type: l.type,
@@ -72,13 +77,32 @@ async function sessions(flags: SessionsFlags, io: CommandIO): Promise<number> {
     io.out('No leases.\n');
     return ExitCode.Ok;
   }
+  // The directory columns only when the server gave them (an admin role, a user in the directory).
+  const names = leases.some((l) => l.displayName !== undefined);
+  const emails = leases.some((l) => l.email !== undefined);
   io.out(
     `${table(
-      ['FEATURE', 'TYPE', 'USER', 'HOST', 'PEER', 'GROUP', 'COUNT', 'SINCE', 'HEARTBEAT', 'IDLE', 'LEASE'],
+      [
+        'FEATURE',
+        'TYPE',
+        'USER',
+        ...(names ? ['NAME'] : []),
+        ...(emails ? ['EMAIL'] : []),
+        'HOST',
+        'PEER',
+        'GROUP',
+        'COUNT',
+        'SINCE',
+        'HEARTBEAT',
+        'IDLE',
+        'LEASE',
+      ],
       leases.map((l) => [
         l.feature,
         l.shared ? `${l.type}*` : l.type,
         l.user,
+        ...(names ? [l.displayName ?? '-'] : []),
+        ...(emails ? [l.email ?? '-'] : []),
         l.host,
         l.peer ?? '-',
         l.group ?? '-',

@@ -11,8 +11,6 @@ import type { Duplex } from 'node:stream';
 import { ErrorCode, isErrorCode } from '../protocol/codes.js';
 import { errorFromCode, LeaseholdError } from '../protocol/errors.js';
 import {
-  type AdminReloadOk,
-  type AdminShutdownOk,
   Capability,
   type CheckinOk,
   type CheckoutOk,
@@ -30,6 +28,7 @@ import {
   type ReplyMessage,
   type StatusOk,
 } from '../protocol/messages.js';
+import { AdminApi } from './admin.js';
 import { backoffDelay } from './backoff.js';
 import {
   AbortedError,
@@ -39,7 +38,14 @@ import {
   ServerUnavailableError,
 } from './errors.js';
 import { Lease, type LeaseOwner } from './lease.js';
-import { connectTcp, formatServerAddress, parseServerAddress, type ServerAddress } from './transport.js';
+import {
+  connectTcp,
+  formatServerAddress,
+  parseServerAddress,
+  type ServerAddress,
+  type TlsClientOptions,
+  tlsTransport,
+} from './transport.js';
 import {
   type HolderInfo,
   type QueueEntry,
@@ -80,6 +86,14 @@ export interface ConnectOptions {
    * in-memory pair in tests) pass a function resolving to any Duplex.
    */
   transport?: (address: ServerAddress, timeoutMs: number) => Promise<Duplex>;
+  /**
+   * Reach every server in `servers` over TLS (not the local `socket`). `{}` trusts the system's CAs;
+   * `ca` a private CA (PEM); `cert` and `key` a client certificate for a server with
+   * require_client_cert. A certificate that does not verify fails the connect with
+   * ServerUnavailableError whose message gives the TLS reason; an unusable `ca`, `cert` or `key`
+   * throws a TypeError before connecting. Ignored when `transport` is given.
+   */
+  tls?: TlsClientOptions;
 }
 
 export interface CheckoutOptions {
@@ -107,7 +121,7 @@ type State = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 const RETRY_WAIT_MAX_MS = 1000;
 
 export class LeaseholdClient extends EventEmitter<ClientEvents> implements LeaseOwner {
-  readonly #options: Required<Omit<ConnectOptions, 'token' | 'display' | 'safetyMarginMs'>> &
+  readonly #options: Required<Omit<ConnectOptions, 'token' | 'display' | 'safetyMarginMs' | 'tls'>> &
     Pick<ConnectOptions, 'token' | 'display' | 'safetyMarginMs'>;
   readonly #servers: ServerAddress[];
   #serverIndex = 0;
@@ -126,6 +140,9 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
   #reconnectAttempt = 0;
   #waiters: Array<{ resolve: (c: WireConnection) => void; reject: (e: Error) => void }> = [];
   #capabilities: ReadonlySet<string> = new Set();
+  #role: HelloOk['role'];
+  #identity: string | undefined;
+  #admin: AdminApi | undefined;
   /** Checkouts waiting in a server queue, by ticket. */
   readonly #queueWaits = new Map<
     string,
@@ -159,7 +176,7 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
       token: options.token,
       display: options.display,
       safetyMarginMs: options.safetyMarginMs,
-      transport: options.transport ?? connectTcp,
+      transport: options.transport ?? (options.tls ? tlsTransport(options.tls) : connectTcp),
     };
   }
 
@@ -340,15 +357,36 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     return type === undefined || serverFilters ? leases : leases.filter((l) => l.type === type);
   }
 
-  /** Admin (local socket): rereads the daemon's config file. Throws ConfigInvalidError when it is bad. */
-  async reloadConfig(): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
-    const reply = await this.#call<AdminReloadOk>({ type: 'admin_reload' });
-    return { added: reply.added, removed: reply.removed, changed: reply.changed };
+  /**
+   * The admin requests (admin.ts): free seats, blocks, users, reload, shutdown. The server checks
+   * the connection's role (`role`); a request the role does not allow fails with ForbiddenError.
+   */
+  get admin(): AdminApi {
+    this.#admin ??= new AdminApi(
+      (body) => this.#call(body),
+      (body) => this.#callOnce(body),
+    );
+    return this.#admin;
   }
 
-  /** Admin (local socket): asks the daemon to drain and stop. */
-  async shutdownServer(): Promise<void> {
-    await this.#call<AdminShutdownOk>({ type: 'admin_shutdown' });
+  /** The admin role the server gave this connection (admin socket or admin token), if any. */
+  get role(): 'admin' | 'manager' | 'viewer' | undefined {
+    return this.#role;
+  }
+
+  /** The user the server holds this session's leases for (a personal token's user, or the one claimed). */
+  get identity(): string | undefined {
+    return this.#identity;
+  }
+
+  /** Same as `admin.reload()`. Throws ConfigInvalidError when the file is bad. */
+  reloadConfig(): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    return this.admin.reload();
+  }
+
+  /** Same as `admin.shutdown()`. */
+  shutdownServer(): Promise<void> {
+    return this.admin.shutdown();
   }
 
   /** Who waits for seats, in queue order (all features, or one). */
@@ -449,6 +487,8 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     this.#heartbeatIntervalMs = reply.heartbeat_interval_ms;
     this.#leaseTtlMs = reply.lease_ttl_ms;
     this.#capabilities = new Set(reply.capabilities);
+    this.#role = reply.role;
+    this.#identity = reply.user;
     this.#extendValidity(sentAt);
     // Leases this side gave up but the server still holds: give them back. (A lease the server
     // lists that this side never heard of is the grant of a checkout whose reply was lost; its
@@ -525,6 +565,13 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
         throw err;
       }
     }
+  }
+
+  /** A request that must not be repeated: a lost connection fails it instead of a retry. */
+  async #callOnce<R extends ReplyMessage>(body: RequestBody): Promise<R> {
+    const deadline = this.now() + this.#options.requestTimeoutMs;
+    const conn = await this.#whenConnected(deadline);
+    return conn.request<R>(body, Math.max(1, deadline - this.now()));
   }
 
   #whenConnected(deadline: number): Promise<WireConnection> {

@@ -6,7 +6,11 @@ export interface HolderInfo {
   feature: string;
   user: string;
   host: string;
+  /** The X display the client reported (FlexLM's "display"). */
   display?: string;
+  /** From the user directory, in admin listings (`listLeases`). */
+  displayName?: string;
+  email?: string;
   clientName: string;
   peer?: string;
   count: number;
@@ -84,6 +88,8 @@ export function toHolderInfo(l: LeaseInfo): HolderInfo {
     heartbeatAgeMs: l.heartbeat_age_ms,
   };
   if (l.display !== undefined) out.display = l.display;
+  if (l.display_name !== undefined) out.displayName = l.display_name;
+  if (l.email !== undefined) out.email = l.email;
   if (l.peer !== undefined) out.peer = l.peer;
   if (l.group !== undefined) out.group = l.group;
   if (l.shared) out.shared = true;

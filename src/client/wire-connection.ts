@@ -42,6 +42,8 @@ export class WireConnection {
   readonly #pending = new Map<number, Pending>();
   readonly #decoder: FrameDecoder;
   #closed = false;
+  /** Why the stream failed, if it did (a TLS alert, a reset): said in ConnectionLostError. */
+  #streamError: Error | undefined;
 
   constructor(
     private readonly stream: Duplex,
@@ -57,7 +59,9 @@ export class WireConnection {
         this.#violation(err);
       }
     });
-    stream.on('error', () => {});
+    stream.on('error', (err) => {
+      this.#streamError ??= err;
+    });
     stream.on('close', () => this.#onClose());
   }
 
@@ -134,7 +138,12 @@ export class WireConnection {
     for (const [id, pending] of this.#pending) {
       if (pending.timer) clearTimeout(pending.timer);
       this.#pending.delete(id);
-      pending.reject(new ConnectionLostError('The connection to the server was lost.'));
+      const why = this.#streamError;
+      pending.reject(
+        why
+          ? new ConnectionLostError(`The connection to the server was lost: ${why.message}`, { cause: why })
+          : new ConnectionLostError('The connection to the server was lost.'),
+      );
     }
     this.events.onClose();
   }

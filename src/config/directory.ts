@@ -4,14 +4,17 @@
  */
 import type { GroupConfig, UserConfig } from '../engine/types.js';
 import { isName as isGroupName, isUserName } from '../protocol/names.js';
+import { readTokenHash } from './auth.js';
 import type { ConfigReader } from './reader.js';
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
 export interface DirectoryConfig {
   users: UserConfig[];
   groups: GroupConfig[];
 }
 
-export function readDirectory(top: ConfigReader): DirectoryConfig {
+export function readDirectory(top: ConfigReader, baseDir: string): DirectoryConfig {
   const groups: GroupConfig[] = [];
   const g = top.child('groups');
   for (const name of g?.keys() ?? []) {
@@ -42,13 +45,25 @@ export function readDirectory(top: ConfigReader): DirectoryConfig {
     }
     const r = u!.child(name);
     if (!r) continue;
-    r.allowOnly(['enabled', 'groups']);
+    r.allowOnly(['enabled', 'groups', 'display_name', 'email', 'token']);
     const memberOf = r.stringList('groups', isGroupName, 'group names');
     for (const group of memberOf) {
       if (!groupNames.has(group))
         r.problem('groups', `names group "${group}", which no [groups.${group}] defines`);
     }
-    users.push({ name, enabled: r.boolean('enabled', true), groups: memberOf });
+    const display = r.has('display_name') ? r.string('display_name', '') : undefined;
+    const email = r.has('email') ? r.string('email', '') : undefined;
+    if (email !== undefined && !EMAIL.test(email))
+      r.problem('email', `must be an e-mail address, got "${email}"`);
+    const tokenHash = r.has('token') ? readTokenHash(r, 'token', baseDir) : undefined;
+    users.push({
+      name,
+      enabled: r.boolean('enabled', true),
+      groups: memberOf,
+      ...(display ? { display } : {}),
+      ...(email ? { email } : {}),
+      ...(tokenHash ? { tokenHash } : {}),
+    });
   }
   return { users, groups };
 }

@@ -10,9 +10,11 @@ import { LeaseEngine } from '../engine/engine.js';
 import type { FeatureConfig, GroupRule } from '../engine/types.js';
 import { LeaseholdError } from '../protocol/errors.js';
 import { isName, isUserName } from '../protocol/names.js';
+import { readAuth } from './auth.js';
 import { type DirectoryConfig, readDirectory } from './directory.js';
 import { ConfigError } from './errors.js';
 import { ConfigReader } from './reader.js';
+import { readServerTls } from './tls.js';
 import type { Config, ServerConfig } from './types.js';
 
 export const DEFAULTS = {
@@ -61,12 +63,13 @@ export function parseConfig(text: string, source = '<inline>', baseDir = process
     throw new ConfigError(source, [`${where}not valid TOML: ${first}`], { cause: err });
   }
   const r = new ConfigReader(doc);
-  r.allowOnly(['server', 'features', 'users', 'groups']);
+  r.allowOnly(['server', 'features', 'users', 'groups', 'auth', 'admins']);
   const server = readServer(r.child('server') ?? new ConfigReader({}, 'server', r.problems), baseDir);
-  const directory = readDirectory(r);
+  const directory = readDirectory(r, baseDir);
   const features = readFeatures(r, directory);
+  const auth = readAuth(r, baseDir);
   if (r.problems.length > 0) throw new ConfigError(source, r.problems);
-  const config: Config = { source, server, features, directory };
+  const config: Config = { source, server, features, directory, auth };
   // The engine's own rules (user caps, named capacity, reserves against the pool) are config
   // errors too: build one to find out, as the daemon would at start.
   const problem = engineProblem(config);
@@ -92,10 +95,13 @@ function readServer(r: ConfigReader, baseDir: string): ServerConfig {
     'snapshot_interval',
     'shutdown_timeout',
     'admin_socket',
+    'tls',
   ]);
   const stateDir = r.string('state_dir', DEFAULTS.stateDir);
+  const tls = readServerTls(r, baseDir);
   const server: ServerConfig = {
-    listen: r.endpoints('listen', DEFAULTS.listen),
+    // `listen = []` is allowed when [server.tls] listens instead (TLS only).
+    listen: r.endpoints('listen', DEFAULTS.listen, tls !== undefined),
     stateDir: isAbsolute(stateDir) ? stateDir : resolve(baseDir, stateDir),
     heartbeatIntervalMs: r.duration('heartbeat_interval', DEFAULTS.heartbeatInterval, 10),
     leaseTtlMs: r.duration('lease_ttl', DEFAULTS.leaseTtl, 20),
@@ -119,6 +125,7 @@ function readServer(r: ConfigReader, baseDir: string): ServerConfig {
   };
   const socket = r.string('admin_socket', DEFAULTS.adminSocket);
   server.adminSocket = isAbsolute(socket) ? socket : resolve(server.stateDir, socket);
+  if (tls) server.tls = tls;
   // DESIGN §3.6: after a restart every session gets at least a lease ttl to come back and resume.
   const grace = r.optionalDuration('restart_grace', 20);
   server.restartGraceMs = grace ?? 2 * server.leaseTtlMs;

@@ -180,11 +180,11 @@ export class ConfigReader {
     return ms;
   }
 
-  /** One `host:port` or a list of them (`[::1]:27000` for IPv6). */
-  endpoints(key: string, fallback: string): Endpoint[] {
+  /** One `host:port` or a list of them (`[::1]:27000` for IPv6); `[]` only when `allowEmpty`. */
+  endpoints(key: string, fallback: string, allowEmpty = false): Endpoint[] {
     const value = this.get(key) ?? fallback;
     const list = Array.isArray(value) ? value : [value];
-    if (list.length === 0) {
+    if (list.length === 0 && !allowEmpty) {
       this.problem(key, 'must name at least one host:port');
       return [];
     }

@@ -1,4 +1,5 @@
 import type { FeatureConfig } from '../engine/types.js';
+import type { AuthConfig } from './auth.js';
 import type { DirectoryConfig } from './directory.js';
 
 /** A host and port to listen on or connect to. */
@@ -17,10 +18,26 @@ export interface Config {
   features: FeatureConfig[];
   /** [users.*] and [groups.*]. */
   directory: DirectoryConfig;
+  /** [auth] and [admins.*]. */
+  auth: AuthConfig;
+}
+
+/** [server.tls]: the TLS listeners and their certificate (PEM file paths, absolute). */
+export interface TlsServerConfig {
+  listen: Endpoint[];
+  cert: string;
+  key: string;
+  /** Client certificates are verified against this CA (and requested) when set. */
+  clientCa?: string;
+  /** Refuse a TLS client that presents no certificate signed by clientCa. */
+  requireClientCert: boolean;
 }
 
 export interface ServerConfig {
+  /** The plain TCP listeners; [] when only [server.tls] listens. */
   listen: Endpoint[];
+  /** TLS listeners, when [server.tls] is configured. */
+  tls?: TlsServerConfig;
   stateDir: string;
   heartbeatIntervalMs: number;
   leaseTtlMs: number;

@@ -4,13 +4,14 @@
  * the journal records, and marks the queues it may unblock for a scan. The checks that refuse a
  * change are in directory-admin.ts.
  */
+import { InvalidRequestError } from '../protocol/errors.js';
 import type { Directory } from './directory.js';
 import { capBreach, checkAssign, checkUnassign } from './directory-admin.js';
 import { applyDirectoryOp as applyToDirectory, DirectoryOpKind } from './directory-ops.js';
 import type { EngineContext } from './engine-context.js';
 import type { FeaturePool } from './feature-pool.js';
 import type { QueueDesk } from './queue-desk.js';
-import type { UserView } from './types.js';
+import type { UserConfig, UserUpdate, UserView } from './types.js';
 
 /**
  * Tries `change` on a copy of the directory; keeps it only if no feature's user cap breaks. A
@@ -82,17 +83,61 @@ export function unassignNamedSeat(
   ctx.events.queue('directoryChanged', { kind: 'unassigned', detail: { feature: pool.name, user } });
 }
 
+/** Adds a user; the journal record carries every field given, so a replay adds the same user. */
+export function addUser(ctx: EngineContext, queues: QueueDesk, config: UserConfig): void {
+  const detail: Record<string, unknown> = { user: config?.name, enabled: config?.enabled ?? true };
+  if (Array.isArray(config?.groups) && config.groups.length > 0) detail.groups = [...config.groups];
+  if (config?.display !== undefined) detail.display = config.display;
+  if (config?.email !== undefined) detail.email = config.email;
+  if (config?.tokenHash !== undefined) detail.hash = config.tokenHash;
+  changeDirectory(ctx, queues, DirectoryOpKind.UserAdded, detail, (d) => d.addUser(config));
+}
+
+export function setUserEnabled(ctx: EngineContext, queues: QueueDesk, name: string, enabled: boolean): void {
+  const kind = enabled ? DirectoryOpKind.UserEnabled : DirectoryOpKind.UserDisabled;
+  changeDirectory(ctx, queues, kind, { user: name }, (d) => d.setEnabled(name, enabled));
+}
+
+/** Sets (string) or clears (null) a user's display name and email; absent fields stay. */
+export function updateUser(ctx: EngineContext, queues: QueueDesk, name: string, fields: UserUpdate): void {
+  if (fields === null || typeof fields !== 'object') {
+    throw new InvalidRequestError('A user update must be a table of fields.', { details: { user: name } });
+  }
+  // Only these two: enabled and groups have calls of their own.
+  const change: { display?: string | null; email?: string | null } = {};
+  if (fields.display !== undefined) change.display = fields.display;
+  if (fields.email !== undefined) change.email = fields.email;
+  changeDirectory(ctx, queues, DirectoryOpKind.UserUpdated, { user: name, ...change }, (d) =>
+    d.updateUser(name, change),
+  );
+}
+
+/** Sets or (undefined) clears a user's personal-token hash; two users may not share one. */
+export function setUserToken(
+  ctx: EngineContext,
+  queues: QueueDesk,
+  name: string,
+  tokenHash: string | undefined,
+): void {
+  const detail = tokenHash === undefined ? { user: name } : { user: name, hash: tokenHash };
+  changeDirectory(ctx, queues, DirectoryOpKind.UserToken, detail, (d) => d.setTokenHash(name, tokenHash));
+}
+
 export function listUsers(ctx: EngineContext): UserView[] {
   const views: UserView[] = [];
   for (const user of ctx.directory.users()) {
     const named: string[] = [];
     for (const pool of ctx.book.pools.values()) if (pool.namedUsers.has(user.name)) named.push(pool.name);
-    views.push({
+    const view: { -readonly [K in keyof UserView]: UserView[K] } = {
       name: user.name,
       enabled: user.enabled,
       groups: ctx.directory.groupNamesOf(user.name),
       named,
-    });
+      hasToken: user.tokenHash !== undefined,
+    };
+    if (user.display !== undefined) view.display = user.display;
+    if (user.email !== undefined) view.email = user.email;
+    views.push(view);
   }
   return views;
 }

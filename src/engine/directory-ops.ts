@@ -5,14 +5,22 @@
  * directory. Named assignments (`assigned`, `unassigned`) live on the features and are applied by
  * the engine.
  *
- * Kinds and their detail:
- *   userAdded {user, enabled, groups?}   userRemoved {user}   userEnabled {user}   userDisabled {user}
+ * Kinds and their detail (`?`: may be absent):
+ *   userAdded {user, enabled, groups?, display?, email?, hash?}
+ *   userRemoved {user}   userEnabled {user}   userDisabled {user}
+ *   userUpdated {user, enabled?, groups?, display?, email?}
+ *       only the fields present change; `display: null` / `email: null` clear them
+ *   userToken {user, hash?}   sets the personal-token hash (sha256 hex); no hash clears it
  *   memberAdded {group, user}            memberRemoved {group, user}
  *   assigned {feature, user}             unassigned {feature, user}
- *   userSet {user, enabled, groups}      groupSet {group, users, hosts, priority}
+ *   userSet {user, enabled, groups, display?, email?, hash?}
+ *       creates or replaces the user: enabled, groups, display and email as given (absent = none);
+ *       the token hash only when `hash` is given, else an existing user keeps theirs
+ *   groupSet {group, users, hosts, priority}   creates or replaces the group
  *   groupRemoved {group}                 groupsOrdered {groups}
- * The last four come from a configuration reload (LeaseEngine.reconfigure) bringing the directory
- * in line with the config file.
+ * userAdded, userUpdated and userToken come from admin calls (the first two from a reload's merge
+ * too); userSet, groupSet, groupRemoved and groupsOrdered from a reload or a restart applying the
+ * config file's changes (config-merge.ts). `hash` never holds a token, only its sha256.
  */
 import { InvalidRequestError } from '../protocol/errors.js';
 import type { Directory } from './directory.js';
@@ -22,6 +30,8 @@ export const DirectoryOpKind = {
   UserRemoved: 'userRemoved',
   UserEnabled: 'userEnabled',
   UserDisabled: 'userDisabled',
+  UserUpdated: 'userUpdated',
+  UserToken: 'userToken',
   MemberAdded: 'memberAdded',
   MemberRemoved: 'memberRemoved',
   Assigned: 'assigned',
@@ -49,6 +59,30 @@ function str(detail: Detail, field: string): string {
   return value;
 }
 
+/** A string field that may be absent (undefined); anything else but a string is refused. */
+function optionalStr(detail: Detail, field: string): string | undefined {
+  const value = detail[field];
+  if (value === undefined) return undefined;
+  return str(detail, field);
+}
+
+/** A text field of `userUpdated`: absent (undefined), cleared (null) or set. */
+function textChange(detail: Detail, field: string): string | null | undefined {
+  return detail[field] === null ? null : optionalStr(detail, field);
+}
+
+/** The optional user fields of userAdded and userSet, as UserConfig fields. */
+function userExtras(detail: Detail): { display?: string; email?: string; tokenHash?: string } {
+  const display = optionalStr(detail, 'display');
+  const email = optionalStr(detail, 'email');
+  const tokenHash = optionalStr(detail, 'hash');
+  return {
+    ...(display !== undefined ? { display } : {}),
+    ...(email !== undefined ? { email } : {}),
+    ...(tokenHash !== undefined ? { tokenHash } : {}),
+  };
+}
+
 function list(detail: Detail, field: string): string[] {
   const value = detail[field];
   if (value === undefined) return [];
@@ -73,9 +107,23 @@ export function applyDirectoryOp(directory: Directory, kind: DirectoryOpKind, de
         name: str(detail, 'user'),
         ...(typeof enabled === 'boolean' ? { enabled } : {}),
         ...(groups.length > 0 ? { groups } : {}),
+        ...userExtras(detail),
       });
       return true;
     }
+    case DirectoryOpKind.UserUpdated: {
+      const enabled = detail.enabled;
+      const display = textChange(detail, 'display');
+      const email = textChange(detail, 'email');
+      return directory.updateUser(str(detail, 'user'), {
+        ...(typeof enabled === 'boolean' ? { enabled } : {}),
+        ...(detail.groups !== undefined ? { groups: list(detail, 'groups') } : {}),
+        ...(display !== undefined ? { display } : {}),
+        ...(email !== undefined ? { email } : {}),
+      });
+    }
+    case DirectoryOpKind.UserToken:
+      return directory.setTokenHash(str(detail, 'user'), optionalStr(detail, 'hash'));
     case DirectoryOpKind.UserRemoved:
       directory.removeUser(str(detail, 'user'));
       return true;
@@ -93,6 +141,7 @@ export function applyDirectoryOp(directory: Directory, kind: DirectoryOpKind, de
         name: str(detail, 'user'),
         enabled: detail.enabled !== false,
         groups: list(detail, 'groups'),
+        ...userExtras(detail),
       });
     case DirectoryOpKind.GroupSet: {
       const priority = detail.priority;

@@ -14,7 +14,31 @@ export interface DirectoryUser {
   enabled: boolean;
   /** Groups the user names itself, in the order given. */
   readonly groups: string[];
+  display: string | undefined;
+  email: string | undefined;
+  /** sha256 of the personal token, lowercase hex. Changed only through the Directory (it is indexed). */
+  readonly tokenHash: string | undefined;
 }
+
+/** A user as plain data, in the shape a snapshot persists (optional fields only when set). */
+export interface UserRecord {
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly groups: readonly string[];
+  readonly display?: string;
+  readonly email?: string;
+  readonly tokenHash?: string;
+}
+
+/** A change to some of a user's fields (directory-ops.ts `userUpdated`); `null` clears a text field. */
+export interface UserFieldChange {
+  readonly enabled?: boolean;
+  readonly groups?: readonly string[];
+  readonly display?: string | null;
+  readonly email?: string | null;
+}
+
+const TOKEN_HASH = /^[0-9a-f]{64}$/;
 
 export interface DirectoryGroup {
   readonly name: string;
@@ -44,10 +68,39 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
+/** A display name or email: absent, or a non-empty string. */
+function optionalText(value: unknown, field: string, user: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!isName(value)) {
+    throw invalid(`User '${user}': ${field}, when given, must be a non-empty string.`, { user, field });
+  }
+  return value;
+}
+
+function checkTokenHash(value: unknown, user: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !TOKEN_HASH.test(value)) {
+    throw invalid(`User '${user}': a token hash must be 64 lowercase hex characters (sha256).`, {
+      user,
+      field: 'tokenHash',
+    });
+  }
+  return value;
+}
+
+function checkEnabled(value: unknown, user: string): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw invalid(`User '${user}': enabled must be true or false.`, { user });
+  }
+  return value;
+}
+
 export class Directory {
   readonly #users = new Map<string, DirectoryUser>();
   /** In directory order. */
   readonly #groups = new Map<string, DirectoryGroup>();
+  /** User by personal-token hash: O(1) for token authentication; kept in step with #users. */
+  readonly #byToken = new Map<string, string>();
 
   static from(config: DirectoryConfig | undefined): Directory {
     const directory = new Directory();
@@ -71,9 +124,9 @@ export class Directory {
         priority: group.priority,
       });
     }
-    for (const user of this.#users.values()) {
-      copy.#users.set(user.name, { name: user.name, enabled: user.enabled, groups: [...user.groups] });
-    }
+    for (const user of this.#users.values())
+      copy.#users.set(user.name, { ...user, groups: [...user.groups] });
+    for (const [hash, user] of this.#byToken) copy.#byToken.set(hash, user);
     return copy;
   }
 
@@ -99,6 +152,16 @@ export class Directory {
 
   hasGroup(name: string): boolean {
     return this.#groups.has(name);
+  }
+
+  /** How many users have a personal token. */
+  get tokenCount(): number {
+    return this.#byToken.size;
+  }
+
+  /** The user whose personal-token hash this is, if any. */
+  userByTokenHash(hash: string): string | undefined {
+    return typeof hash === 'string' ? this.#byToken.get(hash) : undefined;
   }
 
   /** The holder's groups in directory order (membership by user, by the user's own list, or by host). */
@@ -132,19 +195,65 @@ export class Directory {
     if (!isName(config?.name)) throw invalid('A user name must be a non-empty string.');
     const { name } = config;
     if (this.#users.has(name)) throw invalid(`User '${name}' already exists.`, { user: name });
-    if (config.enabled !== undefined && typeof config.enabled !== 'boolean') {
-      throw invalid(`User '${name}': enabled must be true or false.`, { user: name });
-    }
-    const groups = stringList(config.groups, `User '${name}': groups`);
-    for (const group of groups) this.#knownGroup(group, `User '${name}'`);
-    this.#users.set(name, { name, enabled: config.enabled ?? true, groups: [...new Set(groups)] });
+    const user = this.#userFrom(config, undefined);
+    this.#checkTokenFree(user.tokenHash, name);
+    this.#users.set(name, user);
+    if (user.tokenHash !== undefined) this.#byToken.set(user.tokenHash, name);
   }
 
   /** Removes the user and every explicit membership of it. */
   removeUser(name: string): void {
-    this.#knownUser(name);
+    const user = this.#knownUser(name);
     this.#users.delete(name);
+    if (user.tokenHash !== undefined) this.#byToken.delete(user.tokenHash);
     for (const group of this.#groups.values()) group.users.delete(name);
+  }
+
+  /**
+   * Changes the fields given (a `null` display or email clears it); the others stay. Returns whether
+   * anything changed.
+   */
+  updateUser(name: string, change: UserFieldChange): boolean {
+    const user = this.#knownUser(name);
+    if (change === null || typeof change !== 'object') throw invalid('A user change must be a table.');
+    const enabled = checkEnabled(change.enabled, name);
+    let groups: string[] | undefined;
+    if (change.groups !== undefined) {
+      groups = [...new Set(stringList(change.groups, `User '${name}': groups`))];
+      for (const group of groups) this.#knownGroup(group, `User '${name}'`);
+    }
+    const display = change.display === null ? null : optionalText(change.display, 'display', name);
+    const email = change.email === null ? null : optionalText(change.email, 'email', name);
+    let changed = false;
+    if (enabled !== undefined && enabled !== user.enabled) {
+      user.enabled = enabled;
+      changed = true;
+    }
+    if (groups !== undefined && !sameList(groups, user.groups)) {
+      user.groups.splice(0, user.groups.length, ...groups);
+      changed = true;
+    }
+    if (display !== undefined && (display ?? undefined) !== user.display) {
+      user.display = display ?? undefined;
+      changed = true;
+    }
+    if (email !== undefined && (email ?? undefined) !== user.email) {
+      user.email = email ?? undefined;
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Sets or (undefined) clears the user's personal-token hash. Returns whether anything changed. */
+  setTokenHash(name: string, tokenHash: string | undefined): boolean {
+    const user = this.#knownUser(name);
+    const hash = checkTokenHash(tokenHash, name);
+    if (hash === user.tokenHash) return false;
+    this.#checkTokenFree(hash, name);
+    if (user.tokenHash !== undefined) this.#byToken.delete(user.tokenHash);
+    if (hash !== undefined) this.#byToken.set(hash, name);
+    this.#users.set(name, { ...user, tokenHash: hash });
+    return true;
   }
 
   setEnabled(name: string, enabled: boolean): boolean {
@@ -180,22 +289,32 @@ export class Directory {
   }
 
   /**
-   * Creates or replaces a user (its enabled flag and its own group list); an existing user keeps its
-   * place in the directory. Returns whether anything changed.
+   * Creates or replaces a user: its enabled flag, its own group list, display name and email (absent
+   * = none). The token hash is set when given; when not, an existing user keeps theirs (a config
+   * that does not mention a token does not revoke one). An existing user keeps its place in the
+   * directory. Returns whether anything changed.
    */
   setUser(config: UserConfig): boolean {
     if (!isName(config?.name)) throw invalid('A user name must be a non-empty string.');
     const { name } = config;
-    if (config.enabled !== undefined && typeof config.enabled !== 'boolean') {
-      throw invalid(`User '${name}': enabled must be true or false.`, { user: name });
-    }
-    const groups = [...new Set(stringList(config.groups, `User '${name}': groups`))];
-    for (const group of groups) this.#knownGroup(group, `User '${name}'`);
-    const enabled = config.enabled ?? true;
     const existing = this.#users.get(name);
-    if (existing !== undefined && existing.enabled === enabled && sameList(existing.groups, groups))
+    const user = this.#userFrom(config, existing?.tokenHash);
+    if (
+      existing !== undefined &&
+      existing.enabled === user.enabled &&
+      sameList(existing.groups, user.groups) &&
+      existing.display === user.display &&
+      existing.email === user.email &&
+      existing.tokenHash === user.tokenHash
+    ) {
       return false;
-    this.#users.set(name, { name, enabled, groups });
+    }
+    if (user.tokenHash !== existing?.tokenHash) {
+      this.#checkTokenFree(user.tokenHash, name);
+      if (existing?.tokenHash !== undefined) this.#byToken.delete(existing.tokenHash);
+      if (user.tokenHash !== undefined) this.#byToken.set(user.tokenHash, name);
+    }
+    this.#users.set(name, user);
     return true;
   }
 
@@ -242,13 +361,9 @@ export class Directory {
   }
 
   /** The directory as plain data, in the shape it is built from (what a snapshot persists). */
-  toConfig(): { users: Required<UserConfig>[]; groups: Required<GroupConfig>[] } {
+  toConfig(): { users: UserRecord[]; groups: Required<GroupConfig>[] } {
     return {
-      users: Array.from(this.#users.values(), (u) => ({
-        name: u.name,
-        enabled: u.enabled,
-        groups: [...u.groups],
-      })),
+      users: Array.from(this.#users.values(), toUserRecord),
       groups: Array.from(this.#groups.values(), (g) => ({
         name: g.name,
         users: [...g.users],
@@ -276,6 +391,37 @@ export class Directory {
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  /** A validated user record from a config; `keptToken` when the config names no token. */
+  #userFrom(config: UserConfig, keptToken: string | undefined): DirectoryUser {
+    const { name } = config;
+    const enabled = checkEnabled(config.enabled, name) ?? true;
+    const groups = [...new Set(stringList(config.groups, `User '${name}': groups`))];
+    for (const group of groups) this.#knownGroup(group, `User '${name}'`);
+    return {
+      name,
+      enabled,
+      groups,
+      display: optionalText(config.display, 'display', name),
+      email: optionalText(config.email, 'email', name),
+      tokenHash: checkTokenHash(config.tokenHash, name) ?? keptToken,
+    };
+  }
+
+  /** Two users may not share a personal-token hash (it would let one log in as the other). */
+  #checkTokenFree(hash: string | undefined, name: string): void {
+    if (hash === undefined) return;
+    const owner = this.#byToken.get(hash);
+    if (owner !== undefined && owner !== name) {
+      throw invalid(
+        `User '${name}': that token hash belongs to user '${owner}'; every user needs a token of their own.`,
+        {
+          user: name,
+          field: 'tokenHash',
+        },
+      );
+    }
+  }
 
   #addGroup(config: GroupConfig): void {
     if (isName(config?.name) && this.#groups.has(config.name)) {
@@ -316,4 +462,16 @@ export class Directory {
     }
     return group;
   }
+}
+
+export function toUserRecord(user: DirectoryUser): UserRecord {
+  const record: { -readonly [K in keyof UserRecord]: UserRecord[K] } = {
+    name: user.name,
+    enabled: user.enabled,
+    groups: [...user.groups],
+  };
+  if (user.display !== undefined) record.display = user.display;
+  if (user.email !== undefined) record.email = user.email;
+  if (user.tokenHash !== undefined) record.tokenHash = user.tokenHash;
+  return record;
 }

@@ -1,8 +1,11 @@
 /**
  * What LeaseEngine shares with the modules that do its work (lease-flow.ts, queue-desk.ts,
- * feature-changes.ts, directory-changes.ts, engine-restore.ts). One object, passed to each by the
- * engine when it builds them, so they all see the same state and the engine's own fields stay private.
+ * session-desk.ts, block-admin.ts, feature-changes.ts, directory-changes.ts, engine-restore.ts).
+ * One object, passed to each by the engine when it builds them, so they all see the same state and
+ * the engine's own fields stay private.
  */
+import type { BlockBook } from './blocks.js';
+import type { ConfigBaselineData } from './config-baseline.js';
 import type { Directory } from './directory.js';
 import type { EventQueue } from './event-queue.js';
 import type { ExpirySchedule } from './expiry-schedule.js';
@@ -25,4 +28,10 @@ export interface EngineContext {
   draining: boolean;
   /** Leases reclaimed while settling what was due, for `sweep()` to report. */
   reclaimedBySettle: number;
+  /** Administrators' blocks (blocks.ts). */
+  readonly blocks: BlockBook;
+  /** Wall-clock epoch milliseconds: only to persist and print the ends of blocks. */
+  readonly wallClock: () => number;
+  /** The directory and named assignments of the configuration last applied (config-baseline.ts). */
+  baseline: ConfigBaselineData;
 }

@@ -4,6 +4,7 @@
  */
 import { ErrorCode, ReclaimReason } from '../protocol/codes.js';
 import {
+  BlockedError,
   CountExceedsSeatsError,
   DrainingError,
   GroupMaxError,
@@ -24,6 +25,7 @@ import {
   UserNotEnabledError,
 } from '../protocol/errors.js';
 import type { AccessMatch } from './access.js';
+import type { BlockRecord } from './blocks.js';
 import { capBasis } from './feature-config-check.js';
 import type { FeaturePool } from './feature-pool.js';
 import type { KeyedGrant } from './request-keys.js';
@@ -211,6 +213,54 @@ export function userCapReached(pool: FeaturePool, cap: number, count: number): U
   );
 }
 
+/** "9m 58s", "2d 3h 0m 5s": from the largest unit present down to seconds, rounded up. */
+export function formatRemaining(ms: number): string {
+  let seconds = Math.max(1, Math.ceil(ms / 1000));
+  const parts: string[] = [];
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+  ] as const) {
+    const n = Math.floor(seconds / size);
+    seconds -= n * size;
+    if (n > 0 || parts.length > 0) parts.push(`${n}${unit}`);
+  }
+  parts.push(`${seconds}s`);
+  return parts.join(' ');
+}
+
+/** An administrator's block keeps this holder out (blocks.ts). Retryable: it ends by itself. */
+export function blocked(
+  block: BlockRecord,
+  pool: FeaturePool,
+  user: string,
+  host: string,
+  count: number,
+  now: number,
+): BlockedError {
+  const remaining = Math.max(0, block.deadline - now);
+  const until = new Date(block.untilWall).toISOString();
+  const who =
+    block.host === undefined ? `User '${block.user}'` : `User '${block.user}' on host '${block.host}'`;
+  const what = block.feature === undefined ? 'every feature' : `feature '${block.feature}'`;
+  const by = block.by === undefined ? 'an administrator' : `an administrator (${block.by})`;
+  return new BlockedError(
+    `${who} is blocked from ${what} by ${by} until ${until} (${formatRemaining(remaining)} from now). ` +
+      `Ask an admin to lift the block (leasehold unblock ${block.id}).`,
+    {
+      details: {
+        ...poolDetails(pool, count),
+        user,
+        host,
+        block: block.id,
+        until,
+        remaining_ms: remaining,
+      },
+    },
+  );
+}
+
 export function draining(pool: FeaturePool, count: number): DrainingError {
   return new DrainingError(
     'The server is draining and grants no new seats. Try another server, or retry once it is back.',
@@ -374,6 +424,15 @@ export function queueLeftNotice(
       return {
         code: ErrorCode.UnknownFeature,
         message: `The wait for ${wanted} ended: the feature was removed from the configuration.`,
+      };
+    case QueueLeftReason.Blocked:
+      // The block placer records the BLOCKED denial on the waiter before it leaves (block-admin.ts).
+      return {
+        code: ErrorCode.Blocked,
+        message:
+          denial.code === ErrorCode.Blocked
+            ? `The wait for ${wanted} ended (${where}): ${denial.message}`
+            : `The wait for ${wanted} ended (${where}): an administrator blocked its holder.`,
       };
     default:
       return reason satisfies never;

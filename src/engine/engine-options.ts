@@ -21,6 +21,11 @@ export interface EngineOptions {
   readonly initialFencing?: number;
   /** Random bytes for ids and resume tokens; default node:crypto's CSPRNG (see createPooledRandom). */
   readonly random?: RandomBytes;
+  /**
+   * Wall-clock epoch milliseconds; default Date.now. Used only to persist and print the ends of
+   * blocks (blocks.ts): every deadline the engine enforces runs on `clock`.
+   */
+  readonly wallClock?: () => number;
 }
 
 export type ResolvedEngineOptions = Required<EngineOptions>;
@@ -43,6 +48,7 @@ export function resolveEngineOptions(opts: EngineOptions): ResolvedEngineOptions
     endedLeaseCacheSize: opts.endedLeaseCacheSize ?? ENGINE_DEFAULTS.endedLeaseCacheSize,
     initialFencing: opts.initialFencing ?? ENGINE_DEFAULTS.initialFencing,
     random: opts.random ?? createPooledRandom(),
+    wallClock: opts.wallClock ?? Date.now,
   };
   checkEngineOptions(resolved);
   return resolved;

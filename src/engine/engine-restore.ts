@@ -1,18 +1,17 @@
 /**
  * The steps of LeaseEngine.restore and LeaseEngine.applyRecord (DESIGN §3.6, issue 5): loading the
  * snapshot and journal records (state-loader.ts) into a new engine's state, starting the restart
- * grace, and checking the configuration against what was persisted. LeaseEngine.restore says in
- * what order they run and why.
+ * grace, and planning the merge of the configuration into what was persisted (config-merge.ts).
+ * LeaseEngine.restore says in what order they run and why.
  */
 import { InvalidRequestError } from '../protocol/errors.js';
-import { applyDirectoryOp } from './directory-changes.js';
-import { DirectoryOpKind } from './directory-ops.js';
+import type { ConfigBaselineData } from './config-baseline.js';
 import type { EngineContext } from './engine-context.js';
 import type { EngineOptions } from './engine-options.js';
 import type { EngineState } from './engine-state.js';
-import { validateFeatureConfig } from './feature-config-check.js';
 import type { FeaturePool } from './feature-pool.js';
 import type { JournalRecord } from './journal-records.js';
+import { planReconfigure, type ReconfigurePlan } from './reconfigure-plan.js';
 import { StateLoader } from './state-loader.js';
 
 export interface RestoreOptions {
@@ -31,26 +30,31 @@ export function checkGraceMs(graceMs: number): void {
   }
 }
 
-/**
- * Loads the snapshot, then the records, without events; returns the stand-in pools of features the
- * config no longer has (reclaimed once the restore is done).
- */
+/** What a restore found persisted. */
+export interface Persisted {
+  /** Stand-in pools of features the config no longer has (reclaimed once the restore is done). */
+  readonly ghosts: ReadonlySet<FeaturePool>;
+  /** Whether there was a snapshot or records at all. */
+  readonly found: boolean;
+  /** The config baseline they hold; undefined when they predate baselines (or there are none). */
+  readonly baseline: ConfigBaselineData | undefined;
+}
+
+/** Loads the snapshot, then the records, without events. */
 export function loadPersisted(
   ctx: EngineContext,
   state: EngineState | undefined,
   records: readonly JournalRecord[],
   firstSeq: number,
   now: number,
-): Set<FeaturePool> {
-  const ghosts = new Set<FeaturePool>();
-  if (state == null && records.length === 0) return ghosts;
-  const loader = new StateLoader(ctx.book, ctx.directory, ctx.fencing, now);
+): Persisted {
+  if (state == null && records.length === 0) return { ghosts: new Set(), found: false, baseline: undefined };
+  const loader = new StateLoader(ctx.book, ctx.directory, ctx.fencing, now, ctx);
   if (state != null) loader.loadSnapshot(state);
   for (let i = 0; i < records.length; i++) loader.apply(records[i]!, firstSeq + i);
   ctx.directory = loader.directory;
   ctx.fencing = loader.fencing;
-  for (const ghost of loader.ghosts) ghosts.add(ghost);
-  return ghosts;
+  return { ghosts: new Set(loader.ghosts), found: true, baseline: loader.baseline };
 }
 
 /**
@@ -69,44 +73,46 @@ export function startGrace(ctx: EngineContext, now: number, graceMs: number): vo
   }
 }
 
+const RESTORE_CONFLICT =
+  'The configuration does not fit the persisted state (run-time changes to the directory and named ' +
+  'assignments are kept at a restart unless the file changed the same thing since it was last applied)';
+
 /**
- * The config's features must fit the persisted directory and named assignments (the config's
- * groups that the persisted directory lacks are added after this check, so they count as there).
+ * The restart's config merge (LeaseEngine.restore), planned and validated before anything changes:
+ * the differences between the persisted config baseline and the config now are applied onto the
+ * persisted directory and named assignments, exactly as a reload would apply them.
+ *
+ * State persisted before baselines existed has none: its directory and named assignments are kept
+ * (the rule of that version), and the config's groups it lacks are added. The config's baseline is
+ * then recorded (`configBaseline`) so the next restart merges against it.
  */
-export function checkRestoredConfig(
+export function planRestore(
   ctx: EngineContext,
   options: EngineOptions,
-  ghosts: ReadonlySet<FeaturePool>,
-): void {
-  const draft = ctx.directory.clone();
-  for (const group of options.directory?.groups ?? []) {
-    if (!draft.hasGroup(group.name)) draft.setGroup(group);
+  persisted: Persisted,
+): ReconfigurePlan {
+  let base = persisted.baseline;
+  const legacy = base === undefined && persisted.found;
+  if (base === undefined) {
+    // The config's own baseline, less the groups the persisted directory lacks (so they are added).
+    const own = ctx.baseline;
+    base = {
+      directory: {
+        users: own.directory.users,
+        groups: own.directory.groups.filter((group) => ctx.directory.hasGroup(group.name)),
+      },
+      named: own.named,
+    };
   }
-  for (const pool of ctx.book.pools.values()) {
-    if (ghosts.has(pool)) continue;
-    try {
-      validateFeatureConfig(pool.currentConfig(), draft);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new InvalidRequestError(
-        `The configuration does not fit the persisted state (its directory and named assignments are kept over the config's at a restart): ${message}`,
-        { details: { feature: pool.name }, cause: error },
-      );
-    }
-  }
-}
-
-/** Adds, with events (`groupSet`), the groups of the config that the persisted directory lacks. */
-export function addMissingGroups(ctx: EngineContext, options: EngineOptions): void {
-  for (const group of options.directory?.groups ?? []) {
-    if (ctx.directory.hasGroup(group.name)) continue;
-    applyDirectoryOp(ctx, DirectoryOpKind.GroupSet, {
-      group: group.name,
-      users: [...(group.users ?? [])],
-      hosts: [...(group.hosts ?? [])],
-      priority: group.priority ?? 0,
-    });
-  }
+  const plan = planReconfigure(
+    ctx.book.pools,
+    ctx.directory,
+    base,
+    options.features,
+    options.directory ?? { users: [], groups: [] },
+    RESTORE_CONFLICT,
+  );
+  return legacy ? { ...plan, baselineChanged: true } : plan;
 }
 
 /** LeaseEngine.applyRecord: one record applied as restore does, without events. */
@@ -116,11 +122,12 @@ export function applyOneRecord(
   seq: number | string,
   now: number,
 ): void {
-  const loader = new StateLoader(ctx.book, ctx.directory, ctx.fencing, now);
+  const loader = new StateLoader(ctx.book, ctx.directory, ctx.fencing, now, ctx);
   const sessions = new Set(ctx.book.sessions.values());
   loader.apply(record, seq);
   ctx.directory = loader.directory;
   ctx.fencing = loader.fencing;
+  if (loader.baseline !== undefined) ctx.baseline = loader.baseline;
   for (const ghost of loader.ghosts) ctx.book.pools.delete(ghost.name);
   for (const session of ctx.book.sessions.values()) {
     if (!sessions.has(session)) ctx.expiry.armSession(session);

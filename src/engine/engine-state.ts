@@ -10,7 +10,12 @@
  *
  * What is kept: the fencing counter; sessions (id, token hash, identity without the peer address,
  * age); live leases in grant order (id, session, feature, count, fencing, request key, age, claim);
- * seat claims (type, seats, group, user, host); the run-time directory and named assignments.
+ * seat claims (type, seats, group, user, host); the run-time directory (users with their display
+ * name, email and personal-token hash) and named assignments; active blocks with the wall-clock
+ * time of their end (a restore re-derives the monotonic deadline from it: state-loader.ts); the
+ * config baseline (config-baseline.ts). Snapshots written before blocks and baselines existed
+ * lack those two fields: no blocks, and no baseline (restore then keeps the persisted directory,
+ * see LeaseEngine.restore).
  * What is not (decided): the wait queues (a restart disconnects every client, which leaves the
  * queue); heartbeat and activity times (after a restart every session gets the restart grace and
  * every lease counts as active); the peer address (it comes back with the resume); tombstones of
@@ -19,12 +24,14 @@
  * refusal); request keys of ended leases (likewise); feature configuration (the config file's).
  * Times are ages at export (the monotonic clock's origin does not survive a restart).
  */
-import type { Directory } from './directory.js';
+import { type BlockBook, toBlockView } from './blocks.js';
+import type { ConfigBaselineData } from './config-baseline.js';
+import type { Directory, UserRecord } from './directory.js';
 import type { FeaturePool } from './feature-pool.js';
 import type { LeaseBook } from './lease-book.js';
 import type { SeatClaim } from './seat-claim.js';
 import type { SessionRecord } from './session-record.js';
-import type { GroupConfig, UserConfig } from './types.js';
+import type { GroupConfig } from './types.js';
 import { LeaseType } from './types.js';
 
 export const ENGINE_STATE_VERSION = 1;
@@ -75,11 +82,25 @@ export interface EngineState {
   };
   /** The directory as the engine holds it now (admin changes included), in directory order. */
   readonly directory: {
-    readonly users: readonly Required<UserConfig>[];
+    readonly users: readonly UserRecord[];
     readonly groups: readonly Required<GroupConfig>[];
   };
   /** Named assignments of every feature (an empty list too), in feature order. */
   readonly named: readonly { readonly feature: string; readonly users: readonly string[] }[];
+  /** Active blocks, by end. Absent in older snapshots. */
+  readonly blocks?: readonly PersistedBlock[];
+  /** The configuration last applied (directory and named assignments). Absent in older snapshots. */
+  readonly baseline?: ConfigBaselineData;
+}
+
+export interface PersistedBlock {
+  readonly id: string;
+  readonly user: string;
+  readonly host?: string;
+  readonly feature?: string;
+  readonly by?: string;
+  /** Wall-clock epoch milliseconds of the end. */
+  readonly untilWall: number;
 }
 
 class Names {
@@ -101,10 +122,13 @@ export interface ExportSource {
   readonly book: LeaseBook;
   readonly directory: Directory;
   readonly fencing: number;
+  readonly blocks: BlockBook;
+  readonly baseline: ConfigBaselineData;
   readonly now: number;
 }
 
-export function exportEngineState({ book, directory, fencing, now }: ExportSource): EngineState {
+export function exportEngineState(source: ExportSource): EngineState {
+  const { book, directory, fencing, now } = source;
   const names = new Names();
   const sessionRow = new Map<SessionRecord, number>();
   const s = {
@@ -195,5 +219,10 @@ export function exportEngineState({ book, directory, fencing, now }: ExportSourc
     claims: c,
     directory: directory.toConfig(),
     named,
+    blocks: source.blocks.active(now).map((block) => {
+      const { remainingMs: _remaining, ...persisted } = toBlockView(block, now);
+      return persisted;
+    }),
+    baseline: structuredClone(source.baseline),
   };
 }

@@ -16,29 +16,37 @@
  * queue-desk.ts, and queue-scan.ts for the order rule), so between calls no waiter could be granted
  * by another scan.
  *
- * The work is done by lease-flow.ts (checkouts, grants, lease and session ends), queue-desk.ts (the
- * wait queues), feature-changes.ts, directory-changes.ts and engine-restore.ts; they share this
+ * The work is done by lease-flow.ts (checkouts, grants, lease and session ends), session-desk.ts
+ * (sessions opened, resumed, renewed), queue-desk.ts (the wait queues), block-admin.ts (blocks,
+ * revoke, freeing a holder), feature-changes.ts and reconfigure-plan.ts (reloads, with the
+ * three-way merge of config-merge.ts), directory-changes.ts and engine-restore.ts; they share this
  * engine's state through engine-context.ts. This class is the public API and the call discipline.
  */
-import { ReclaimReason } from '../protocol/codes.js';
+import type { ReclaimReason } from '../protocol/codes.js';
+import { freeLeases, liftBlock, placeBlock, revokeLease } from './block-admin.js';
+import { BlockBook, toBlockView } from './blocks.js';
 import type { Clock } from './clock.js';
+import { namedOf } from './config-baseline.js';
 import { Directory } from './directory.js';
 import {
+  addUser,
   assignNamedSeat,
   changeDirectory,
   dropNamedSeats,
   listUsers,
+  setUserEnabled,
+  setUserToken,
   unassignNamedSeat,
+  updateUser,
 } from './directory-changes.js';
 import type { EngineContext } from './engine-context.js';
-import { leaseNotFound, sessionNotFound } from './engine-errors.js';
+import { unknownFeature } from './engine-errors.js';
 import { type EngineOptions, resolveEngineOptions } from './engine-options.js';
 import {
-  addMissingGroups,
   applyOneRecord,
   checkGraceMs,
-  checkRestoredConfig,
   loadPersisted,
+  planRestore,
   type RestoreOptions,
   startGrace,
 } from './engine-restore.js';
@@ -47,16 +55,17 @@ import { EventListenerError, EventQueue } from './event-queue.js';
 import { type DueHandlers, ExpirySchedule } from './expiry-schedule.js';
 import { addPool, applyReconfigure, removePool, updatePool } from './feature-changes.js';
 import { validateFeatureConfig, validateSeatChange } from './feature-config-check.js';
-import { checkHeartbeatEntries, checkIdentity, checkReclaimReason } from './input-checks.js';
 import type { JournalRecord } from './journal-records.js';
 import { LeaseBook } from './lease-book.js';
 import { LeaseFlow } from './lease-flow.js';
 import { toLeaseView } from './lease-record.js';
 import type { QueueDesk } from './queue-desk.js';
-import { hexSecretHashMatches, randomBuffer, TOKEN_BYTES, uniqueHexId } from './random-ids.js';
 import { planReconfigure, type ReconfigureResult } from './reconfigure-plan.js';
-import { copyIdentity, hashToken, SessionRecord, toSessionView } from './session-record.js';
+import { heartbeat, openSession, resumeSession } from './session-desk.js';
+import { toSessionView } from './session-record.js';
 import {
+  type BlockSpec,
+  type BlockView,
   type CheckoutRequest,
   type CheckoutResult,
   type DirectoryConfig,
@@ -64,20 +73,22 @@ import {
   type EngineEvents,
   type FeatureConfig,
   type FeatureStatus,
+  type FreeFilter,
   type GroupView,
   type HeartbeatRequest,
   type HeartbeatResult,
   type HolderIdentity,
   type LeaseFilter,
   type LeaseView,
-  type LostLease,
   QueueLeftReason,
   SessionEndReason,
   type SessionView,
   type UserConfig,
+  type UserUpdate,
   type UserView,
   type WaiterView,
 } from './types.js';
+import { type SeatType, userSeatTypes } from './user-seats.js';
 import { toWaiterView } from './wait-queue.js';
 
 export type { EngineOptions } from './engine-options.js';
@@ -85,9 +96,6 @@ export type { RestoreOptions } from './engine-restore.js';
 export type { EngineState } from './engine-state.js';
 export type { JournalRecord } from './journal-records.js';
 export type { ReconfigureResult } from './reconfigure-plan.js';
-
-/** Compared against when the session is unknown, so an unknown id costs what a wrong token costs. */
-const NO_TOKEN_HASH = Buffer.alloc(32);
 
 export class LeaseEngine {
   readonly #clock: Clock;
@@ -103,6 +111,7 @@ export class LeaseEngine {
   constructor(options: EngineOptions) {
     const opts = resolveEngineOptions(options);
     this.#clock = opts.clock;
+    const directory = Directory.from(opts.directory);
     this.#ctx = {
       leaseTtlMs: opts.leaseTtlMs,
       maxLeasesPerSession: opts.maxLeasesPerSession,
@@ -110,36 +119,19 @@ export class LeaseEngine {
       book: new LeaseBook(opts.endedLeaseCacheSize, opts.requestKeyCacheSize),
       expiry: new ExpirySchedule(opts.leaseTtlMs),
       events: this.#events,
-      directory: Directory.from(opts.directory),
+      directory,
       fencing: opts.initialFencing,
       draining: false,
       reclaimedBySettle: 0,
+      blocks: new BlockBook(),
+      wallClock: opts.wallClock,
+      // A fresh engine: run-time state = config = baseline.
+      baseline: { directory: directory.toConfig(), named: namedOf(opts.features) },
     };
     this.#flow = new LeaseFlow(this.#ctx);
     this.#queues = this.#flow.queues;
     for (const config of opts.features) addPool(this.#ctx, config);
-    const ctx = this.#ctx;
-    this.#dueHandlers = {
-      sessionExpired: (session) => {
-        ctx.reclaimedBySettle += session.leases.size;
-        this.#flow.endSession(session, SessionEndReason.Expired);
-        this.#queues.grantQueues(this.#lastNow);
-      },
-      leaseIdle: (lease) => {
-        ctx.reclaimedBySettle++;
-        this.#flow.endLease(lease, ReclaimReason.Idle);
-        this.#queues.grantQueues(this.#lastNow);
-      },
-      waiterTimedOut: (waiter) => {
-        this.#queues.leave(waiter, QueueLeftReason.Timeout);
-        this.#queues.grantQueues(this.#lastNow);
-      },
-      preemptDue: (pool) => {
-        pool.preemptWanted = true;
-        this.#queues.markForScan(pool);
-        this.#queues.grantQueues(this.#lastNow);
-      },
-    };
+    this.#dueHandlers = this.#flow.dueHandlers(() => this.#lastNow);
   }
 
   on<E extends EngineEventName>(name: E, listener: (payload: EngineEvents[E]) => void): this {
@@ -172,24 +164,9 @@ export class LeaseEngine {
 
   // ---- sessions -------------------------------------------------------------------------------
 
+  /** Opens a session; the resume token is handed out here only (the engine keeps its hash). */
   openSession(identity: HolderIdentity): { sessionId: string; resumeToken: string } {
-    return this.#mutate((now) => {
-      checkIdentity(identity);
-      const id = uniqueHexId(this.#ctx.random, (candidate) => this.#ctx.book.sessions.has(candidate));
-      // A copy: an injected source may reuse its buffer, and the token must not change under us.
-      const token = Buffer.from(randomBuffer(this.#ctx.random, TOKEN_BYTES));
-      // Only the hash is kept (and journaled): the token itself is handed out once, here.
-      const session = new SessionRecord(id, hashToken(token), copyIdentity(identity), now);
-      this.#ctx.book.sessions.set(id, session);
-      this.#ctx.expiry.armSession(session);
-      if (this.#events.wants('sessionOpened')) {
-        this.#events.queue('sessionOpened', {
-          session: toSessionView(session, this.#ctx.leaseTtlMs),
-          tokenHash: session.tokenHash.toString('hex'),
-        });
-      }
-      return { sessionId: id, resumeToken: token.toString('hex') };
-    });
+    return this.#mutate((now) => openSession(this.#ctx, identity, now));
   }
 
   /**
@@ -198,21 +175,7 @@ export class LeaseEngine {
    * A resume counts as a heartbeat.
    */
   resumeSession(sessionId: string, resumeToken: string, peer?: string): SessionView {
-    return this.#mutate((now) => {
-      const session = typeof sessionId === 'string' ? this.#ctx.book.sessions.get(sessionId) : undefined;
-      const matches = hexSecretHashMatches(resumeToken, TOKEN_BYTES, session?.tokenHash ?? NO_TOKEN_HASH);
-      if (session === undefined || !matches) throw sessionNotFound();
-      session.lastHeartbeatAt = now;
-      if (session.graceUntil > now) {
-        // Back after a restart: from now on the lease ttl alone keeps it (DESIGN §3.6).
-        session.graceUntil = Number.NEGATIVE_INFINITY;
-        this.#ctx.expiry.rearmSession(session);
-      }
-      if (typeof peer === 'string' && peer !== session.identity.peer) {
-        session.identity = copyIdentity({ ...session.identity, peer });
-      }
-      return toSessionView(session, this.#ctx.leaseTtlMs);
-    });
+    return this.#mutate((now) => resumeSession(this.#ctx, sessionId, resumeToken, peer, now));
   }
 
   /** The holder closes its session: every lease is released as if checked in; its waiters leave. */
@@ -230,7 +193,8 @@ export class LeaseEngine {
   /**
    * Grants `count` seats of a feature, or throws why not; never waits (`waitMs` is ignored). Checks
    * run in this order: session, request shape, request key (a retry is answered from the lease it
-   * got, whatever the pool looks like now), feature, draining, then admission.ts's rules.
+   * got, whatever the pool looks like now), feature, an administrator's block (BLOCKED), draining,
+   * then admission.ts's rules.
    */
   checkout(sessionId: string, request: CheckoutRequest): LeaseView {
     return this.#mutate((now) => {
@@ -245,7 +209,7 @@ export class LeaseEngine {
    * Like checkout, but with `waitMs > 0` a checkout that cannot be granted for lack of seats
    * (NO_SEATS, SEATS_RESERVED, GROUP_MAX) waits in the feature's queue instead of being denied. A
    * retry with the same key while it waits returns the same waiter (at its current position); once
-   * granted, the lease. Directory denials are never queued.
+   * granted, the lease. Directory denials and blocks (BLOCKED) are never queued.
    */
   requestCheckout(sessionId: string, request: CheckoutRequest): CheckoutResult {
     return this.#mutate((now) => this.#flow.checkout(sessionId, request, now));
@@ -281,19 +245,7 @@ export class LeaseEngine {
    * the session no longer holds come back in `lost`, with the reason.
    */
   heartbeat(sessionId: string, request?: HeartbeatRequest): HeartbeatResult {
-    return this.#mutate((now) => {
-      const session = this.#flow.liveSession(sessionId);
-      const entries = request?.leases ?? [];
-      checkHeartbeatEntries(entries);
-      // No heap work: the expiry schedule rereads this when the session's entry comes due.
-      session.lastHeartbeatAt = now;
-      const lost: LostLease[] = [];
-      for (const entry of entries) {
-        const code = this.#flow.touchLease(session, entry, now);
-        if (code !== undefined) lost.push({ lease: entry.lease, code });
-      }
-      return { ttlMs: this.#ctx.leaseTtlMs, lost };
-    });
+    return this.#mutate((now) => heartbeat(this.#ctx, this.#flow, sessionId, request, now));
   }
 
   /** Gives a lease back. A second checkin of the same lease is harmless: `{ released: false }`. */
@@ -305,14 +257,40 @@ export class LeaseEngine {
 
   /** Takes a lease back (an admin free, for instance); returns the lease as it was. */
   revoke(leaseId: string, reason: ReclaimReason): LeaseView {
-    return this.#mutate(() => {
-      checkReclaimReason(reason);
-      const lease = this.#ctx.book.lease(leaseId);
-      if (lease === undefined) throw leaseNotFound(leaseId, false);
-      const view = toLeaseView(lease);
-      this.#flow.endLease(lease, reason);
-      return view;
-    });
+    return this.#mutate(() => revokeLease(this.#ctx, this.#flow, leaseId, reason));
+  }
+
+  /**
+   * Reclaims every lease of `filter.user` (on `host`, of `feature`, when given) with reason
+   * `admin`, in one call, with the events of `revoke`; returns them as they were (maybe none).
+   * An unknown feature: UnknownFeatureError.
+   */
+  freeLeases(filter: FreeFilter): LeaseView[] {
+    return this.#mutate(() => freeLeases(this.#ctx, this.#flow, filter));
+  }
+
+  // ---- blocks (blocks.ts) ---------------------------------------------------------------------
+
+  /**
+   * Keeps a holder out for `durationMs` (an integer, 1 ms to 366 days): every checkout of a
+   * matching holder, named seats included, is denied with BLOCKED (retryable) until the block ends
+   * or is lifted; the holder's waiters leave the matching queues (reason `blocked`). Held leases
+   * are kept (see freeLeases). The end is enforced by the monotonic clock; `untilWall` is for
+   * display and persistence. Event `blocked`. An unknown feature: UnknownFeatureError.
+   */
+  block(spec: BlockSpec): BlockView {
+    return this.#mutate((now) => placeBlock(this.#ctx, this.#flow, spec, now));
+  }
+
+  /** Lifts a block before its end (event `unblocked`); false when no such block is active. */
+  unblock(id: string): boolean {
+    return this.#mutate((now) => liftBlock(this.#ctx, id, now));
+  }
+
+  /** Active blocks, the soonest to end first. */
+  listBlocks(): BlockView[] {
+    const now = this.#now();
+    return this.#ctx.blocks.active(now).map((block) => toBlockView(block, now));
   }
 
   // ---- configuration --------------------------------------------------------------------------
@@ -352,17 +330,29 @@ export class LeaseEngine {
   }
 
   /**
-   * Issue 5 reload (SIGHUP, `leasehold reload`): makes the features, and the directory when given,
-   * those of the new configuration, keeping every lease. The whole configuration is validated
-   * first; an invalid one throws InvalidRequestError and changes nothing. Then: the directory is
-   * brought in line (one `directoryChanged` per difference, so the journal stays a complete
-   * history), features missing from the new list are removed (waiters leave, leases are reclaimed
-   * with `feature_removed`), new ones added, changed ones updated (seats by the overdraft rule of
-   * DESIGN §3.1, idle timeouts, named assignments, groups rules, lists, caps).
+   * Issue 5 reload (SIGHUP, `leasehold reload`), keeping every lease. Features (seats, model, idle
+   * timeouts, groups rules, include/exclude, caps) become exactly the new configuration's: missing
+   * ones are removed (waiters leave, leases reclaimed with `feature_removed`), new ones added,
+   * changed ones updated (seats by the overdraft rule of DESIGN §3.1).
+   *
+   * The directory (when `directory` is given) and the named assignments are merged three ways
+   * (config-merge.ts): the engine keeps the config baseline, the directory and named_users of the
+   * configuration last applied; only the differences baseline → new configuration are applied onto
+   * the run-time state, so run-time admin changes the file did not touch are kept. A user or group
+   * the file newly defines replaces a run-time one of that name; of a user or group the file
+   * changed, only what changed is set (list fields merged element by element); what the file
+   * removed is removed if still there; named_users entries the file added or removed are assigned
+   * or unassigned. Each difference is one `directoryChanged` event (the journal stays a complete
+   * history); then the new configuration becomes the baseline (`configBaseline`).
+   *
+   * Validated as a whole first: an invalid configuration, or one whose merged result is invalid
+   * (more named assignments than seats, a user cap breached, a token hash shared, ...), throws
+   * InvalidRequestError naming the problem and changes nothing.
    */
   reconfigure(features: readonly FeatureConfig[], directory?: DirectoryConfig): ReconfigureResult {
     return this.#mutate(() => {
-      const plan = planReconfigure(this.#ctx.book.pools, this.#ctx.directory, features, directory);
+      const { book, directory: current, baseline } = this.#ctx;
+      const plan = planReconfigure(book.pools, current, baseline, features, directory);
       applyReconfigure(this.#ctx, this.#flow, plan);
       return plan.result;
     });
@@ -372,12 +362,8 @@ export class LeaseEngine {
 
   /** Everything that must survive a restart, as plain data (engine-state.ts says what and why). */
   exportState(): EngineState {
-    return exportEngineState({
-      book: this.#ctx.book,
-      directory: this.#ctx.directory,
-      fencing: this.#ctx.fencing,
-      now: this.#now(),
-    });
+    const { book, directory, fencing, blocks, baseline } = this.#ctx;
+    return exportEngineState({ book, directory, fencing, blocks, baseline, now: this.#now() });
   }
 
   /**
@@ -388,17 +374,20 @@ export class LeaseEngine {
    *
    * After the replay: every session has a heartbeat now and lives at least `graceMs` (DESIGN §3.6
    * restart grace; a resume ends the grace); every lease counts as active now; the fencing counter
-   * is above every token ever handed out (snapshot counter, replayed grants, initialFencing).
-   * Then, with events: groups of the config that the persisted directory lacks are added
-   * (`groupSet`), and leases of features the config no longer has are reclaimed with
-   * `feature_removed`.
+   * is above every token ever handed out (snapshot counter, replayed grants, initialFencing);
+   * blocks end at now + (their wall-clock end − `wallClock()` now), those already over are dropped.
    *
-   * When a snapshot or records exist, the persisted directory and named assignments win over the
-   * config's (they hold the admin changes made at run time); with neither, the config's are used.
-   * A reload (reconfigure) is what brings the config's directory back in force.
+   * Then the configuration is merged in exactly as a reload would (see reconfigure), with events:
+   * the differences between the persisted config baseline and `options`' directory and named_users
+   * are applied onto the persisted directory and named assignments, so edits to the file made
+   * while the daemon was down take effect and run-time changes the file did not touch survive;
+   * leases of features the config no longer has are reclaimed (`feature_removed`); the config
+   * becomes the baseline. State persisted before baselines existed keeps its directory and named
+   * assignments, gains the config's groups it lacks, and records the config as the baseline. With
+   * nothing persisted, the engine is the config's (runtime = config = baseline).
    *
-   * Throws InvalidRequestError when a record cannot apply (naming its seq), or when the config does
-   * not fit the persisted state (say, fewer seats than persisted named assignments).
+   * Throws InvalidRequestError when a record cannot apply (naming its seq), or when the merged
+   * result is invalid (say, fewer seats than named assignments): then nothing is emitted.
    */
   static restore(
     options: EngineOptions,
@@ -412,14 +401,11 @@ export class LeaseEngine {
     const engine = new LeaseEngine(options);
     const ctx = engine.#ctx;
     const now = engine.#now();
-    const ghosts = loadPersisted(ctx, state, records, restoreOptions.firstSeq ?? 1, now);
+    const persisted = loadPersisted(ctx, state, records, restoreOptions.firstSeq ?? 1, now);
     startGrace(ctx, now, graceMs);
-    checkRestoredConfig(ctx, options, ghosts);
+    const plan = planRestore(ctx, options, persisted);
     onRestored?.(engine);
-    engine.#mutate(() => {
-      addMissingGroups(ctx, options);
-      for (const ghost of ghosts) removePool(ctx, engine.#flow, ghost);
-    });
+    engine.#mutate(() => applyReconfigure(ctx, engine.#flow, plan));
     return engine;
   }
 
@@ -435,12 +421,40 @@ export class LeaseEngine {
 
   /** Adds a user (enabled unless `enabled: false`). Refused with USER_CAP if a feature's cap would break. */
   addUser(config: UserConfig): void {
-    this.#mutate(() => {
-      const detail: Record<string, unknown> = { user: config?.name, enabled: config?.enabled ?? true };
-      // The groups go into the journal record too, so a replay adds the same user.
-      if (Array.isArray(config?.groups) && config.groups.length > 0) detail.groups = [...config.groups];
-      changeDirectory(this.#ctx, this.#queues, 'userAdded', detail, (d) => d.addUser(config));
-    });
+    this.#mutate(() => addUser(this.#ctx, this.#queues, config));
+  }
+
+  /**
+   * Sets (a string) or clears (null) a user's display name and email; absent fields stay. An
+   * unknown user: InvalidRequestError. No change: no event.
+   */
+  updateUser(name: string, fields: UserUpdate): void {
+    this.#mutate(() => updateUser(this.#ctx, this.#queues, name, fields));
+  }
+
+  /**
+   * Sets a user's personal-token hash (sha256 of the token, 64 lowercase hex; the engine never
+   * sees tokens), or clears it (undefined). A hash another user has: InvalidRequestError.
+   */
+  setUserToken(name: string, tokenHash: string | undefined): void {
+    this.#mutate(() => setUserToken(this.#ctx, this.#queues, name, tokenHash));
+  }
+
+  /** The user whose personal-token hash this is (O(1)), or undefined. */
+  userByTokenHash(hash: string): string | undefined {
+    return this.#ctx.directory.userByTokenHash(hash);
+  }
+
+  /** How many users have a personal token (O(1)). */
+  get userTokenCount(): number {
+    return this.#ctx.directory.tokenCount;
+  }
+
+  /** Each directory user's seat type on `feature` (user-seats.ts). UnknownFeatureError if there is none. */
+  userSeatTypes(feature: string): Map<string, SeatType> {
+    const pool = this.#ctx.book.pools.get(feature);
+    if (pool === undefined) throw unknownFeature(feature);
+    return userSeatTypes(pool, this.#ctx.directory);
   }
 
   /** Removes a user and their named assignments; their live leases continue until they end. */
@@ -453,15 +467,7 @@ export class LeaseEngine {
 
   /** Disabling evicts nothing: the user's leases continue, new checkouts are refused. */
   setUserEnabled(name: string, enabled: boolean): void {
-    this.#mutate(() =>
-      changeDirectory(
-        this.#ctx,
-        this.#queues,
-        enabled ? 'userEnabled' : 'userDisabled',
-        { user: name },
-        (d) => d.setEnabled(name, enabled),
-      ),
-    );
+    this.#mutate(() => setUserEnabled(this.#ctx, this.#queues, name, enabled));
   }
 
   addGroupMember(group: string, user: string): void {
@@ -535,12 +541,7 @@ export class LeaseEngine {
   queueStatus(feature?: string): WaiterView[] {
     const pools =
       feature === undefined ? Array.from(this.#ctx.book.pools.values()) : [this.#flow.pool(feature)];
-    const views: WaiterView[] = [];
-    for (const pool of pools) {
-      let position = 0;
-      for (const waiter of pool.queue) views.push(toWaiterView(waiter, ++position));
-    }
-    return views;
+    return pools.flatMap((pool) => Array.from(pool.queue, (waiter, i) => toWaiterView(waiter, i + 1)));
   }
 
   /** Leases matching every given criterion, sorted by grant time, then id. */

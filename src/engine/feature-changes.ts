@@ -20,7 +20,20 @@ export function addPool(ctx: EngineContext, config: FeatureConfig): void {
       details: { feature: config.name },
     });
   }
-  ctx.book.pools.set(config.name, new FeaturePool(structuredClone(config)));
+  createPool(ctx, config);
+}
+
+/**
+ * Files a new feature. Its named assignments are announced (`assigned`), and a removed feature's
+ * are announced gone (`unassigned`, see removePool), so a replay that meets a feature removed and
+ * created again (a restart's config has it throughout) ends with the same assignments.
+ */
+function createPool(ctx: EngineContext, config: FeatureConfig): void {
+  const pool = new FeaturePool(structuredClone(config));
+  ctx.book.pools.set(config.name, pool);
+  for (const user of pool.namedUsers) {
+    ctx.events.queue('directoryChanged', { kind: 'assigned', detail: { feature: pool.name, user } });
+  }
 }
 
 /**
@@ -65,19 +78,39 @@ export function removePool(ctx: EngineContext, flow: LeaseFlow, pool: FeaturePoo
   for (const waiter of pool.queue.snapshot()) flow.queues.leave(waiter, QueueLeftReason.FeatureRemoved);
   pool.removed = true;
   ctx.book.pools.delete(pool.name);
+  for (const user of pool.namedUsers) {
+    ctx.events.queue('directoryChanged', { kind: 'unassigned', detail: { feature: pool.name, user } });
+  }
   const leases = Array.from(pool.leases);
   for (const lease of leases) flow.endLease(lease, ReclaimReason.FeatureRemoved);
   return { reclaimed: leases.length };
 }
 
-/** Issue 5 reload: applies a plan that planReconfigure validated as a whole. */
+/**
+ * Issue 5 reload (and a restart's config merge): applies a plan that planReconfigure validated as a
+ * whole, then records the new config baseline (`configBaseline`) when it changed.
+ */
 export function applyReconfigure(ctx: EngineContext, flow: LeaseFlow, plan: ReconfigurePlan): void {
   for (const op of plan.directoryOps) applyDirectoryOp(ctx, op.kind, op.detail);
   for (const name of plan.removed) removePool(ctx, flow, flow.pool(name));
   for (const config of plan.configs) {
     const pool = ctx.book.pools.get(config.name);
-    if (pool === undefined) ctx.book.pools.set(config.name, new FeaturePool(structuredClone(config)));
+    if (pool === undefined) createPool(ctx, config);
     else updatePool(ctx, flow, pool, config);
+  }
+  // Features in the configuration's order, as a restart with it would have them.
+  const order = plan.configs.map((config) => config.name);
+  const current = [...ctx.book.pools.keys()];
+  if (order.some((name, i) => name !== current[i])) {
+    for (const name of order) {
+      const pool = ctx.book.pools.get(name)!;
+      ctx.book.pools.delete(name);
+      ctx.book.pools.set(name, pool);
+    }
+  }
+  if (plan.baselineChanged) {
+    ctx.baseline = plan.baseline;
+    ctx.events.queue('configBaseline', plan.baseline);
   }
   flow.queues.scanAll();
 }

@@ -5,8 +5,9 @@
  */
 import { ReclaimReason } from '../protocol/codes.js';
 import { InvalidRequestError } from '../protocol/errors.js';
+import { MAX_BLOCK_MS } from './blocks.js';
 import type { ResolvedEngineOptions } from './engine-options.js';
-import type { HeartbeatLeaseEntry, HolderIdentity } from './types.js';
+import type { BlockSpec, FreeFilter, HeartbeatLeaseEntry, HolderIdentity } from './types.js';
 
 const RECLAIM_REASONS: ReadonlySet<string> = new Set(Object.values(ReclaimReason));
 
@@ -71,6 +72,30 @@ export function checkReclaimReason(reason: ReclaimReason): void {
   }
 }
 
+function checkOptionalName(value: unknown, what: string, field: string): void {
+  if (value !== undefined && !isNonEmptyString(value)) {
+    throw invalid(`${what}'s ${field}, when given, must be a non-empty string.`, field);
+  }
+}
+
+/** A block names a user, optionally a host, a feature and who placed it, and lasts 1 ms to 366 days. */
+export function checkBlockSpec(spec: BlockSpec): void {
+  if (!isNonEmptyString(spec?.user)) throw invalid('A block needs a non-empty user.', 'user');
+  for (const field of ['host', 'feature', 'by'] as const) checkOptionalName(spec[field], 'A block', field);
+  const { durationMs } = spec;
+  if (!(Number.isSafeInteger(durationMs) && durationMs >= 1 && durationMs <= MAX_BLOCK_MS)) {
+    throw invalid(
+      `A block's durationMs must be an integer from 1 to ${MAX_BLOCK_MS} (366 days); got ${String(durationMs)}.`,
+      'durationMs',
+    );
+  }
+}
+
+export function checkFreeFilter(filter: FreeFilter): void {
+  if (!isNonEmptyString(filter?.user)) throw invalid('Freeing leases needs a non-empty user.', 'user');
+  for (const field of ['host', 'feature'] as const) checkOptionalName(filter[field], 'A free filter', field);
+}
+
 function checkPositive(value: number, field: string, integer: boolean): void {
   const ok = integer ? Number.isSafeInteger(value) && value > 0 : Number.isFinite(value) && value > 0;
   if (!ok)
@@ -79,6 +104,7 @@ function checkPositive(value: number, field: string, integer: boolean): void {
 
 export function checkEngineOptions(opts: ResolvedEngineOptions): void {
   if (typeof opts.clock?.now !== 'function') throw invalid('The engine needs a clock.', 'clock');
+  if (typeof opts.wallClock !== 'function') throw invalid('wallClock must be a function.', 'wallClock');
   checkPositive(opts.leaseTtlMs, 'leaseTtlMs', false);
   checkPositive(opts.maxLeasesPerSession, 'maxLeasesPerSession', true);
   checkPositive(opts.requestKeyCacheSize, 'requestKeyCacheSize', true);

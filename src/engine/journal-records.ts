@@ -13,6 +13,14 @@
  *   'r'   lease released   {id}                (checkin, or its session closed)
  *   'x'   lease reclaimed  {id, why: ReclaimReason}
  *   'd'   directory change {k: kind, a: detail} (directory-ops.ts lists the kinds)
+ *   'b+'  block placed     {id, u: user, o?: host, f?: feature, by?: who placed it,
+ *                           w: wall-clock epoch ms of its end}
+ *   'b-'  block lifted     {id}                (before its end; a block that runs out has no record)
+ *   'cb'  config baseline  {d: directory, n: [{f: feature, u: [users]}]} (config-baseline.ts): the
+ *                           directory and named assignments of the configuration now applied
+ *
+ * A replayed 'b+' ends, by the monotonic clock, at restore time + (w − wall clock at restore);
+ * one whose `w` has passed is dropped, and a 'b-' of a block that is not there changes nothing.
  *
  * Not journaled (`undefined`), and why:
  * - heartbeats and resumes: no event; after a restart every session is given the restart grace and
@@ -23,9 +31,16 @@
  * - `denied`: no state changed;
  * - `seatsChanged`: feature configuration (seats included) comes from the config file at start, so
  *   seat changes are re-derived from it, not replayed.
+ * - the end of a block by its own time: replay drops it by its `w`.
  */
 import type { ReclaimReason } from '../protocol/codes.js';
-import { type EngineEventName, type EngineEvents, LeaseType, type SessionEndReason } from './types.js';
+import {
+  type DirectoryConfig,
+  type EngineEventName,
+  type EngineEvents,
+  LeaseType,
+  type SessionEndReason,
+} from './types.js';
 
 export const JournalRecordType = {
   SessionOpened: 's+',
@@ -34,6 +49,9 @@ export const JournalRecordType = {
   Released: 'r',
   Reclaimed: 'x',
   Directory: 'd',
+  BlockPlaced: 'b+',
+  BlockLifted: 'b-',
+  ConfigBaseline: 'cb',
 } as const;
 export type JournalRecordType = (typeof JournalRecordType)[keyof typeof JournalRecordType];
 
@@ -89,13 +107,38 @@ export interface DirectoryRecord {
   readonly a: Readonly<Record<string, unknown>>;
 }
 
+export interface BlockPlacedRecord {
+  readonly t: typeof JournalRecordType.BlockPlaced;
+  readonly id: string;
+  readonly u: string;
+  readonly o?: string;
+  readonly f?: string;
+  readonly by?: string;
+  /** Wall-clock epoch milliseconds of the block's end. */
+  readonly w: number;
+}
+
+export interface BlockLiftedRecord {
+  readonly t: typeof JournalRecordType.BlockLifted;
+  readonly id: string;
+}
+
+export interface ConfigBaselineRecord {
+  readonly t: typeof JournalRecordType.ConfigBaseline;
+  readonly d: DirectoryConfig;
+  readonly n: readonly { readonly f: string; readonly u: readonly string[] }[];
+}
+
 export type JournalRecord =
   | SessionOpenedRecord
   | SessionEndedRecord
   | GrantedRecord
   | ReleasedRecord
   | ReclaimedRecord
-  | DirectoryRecord;
+  | DirectoryRecord
+  | BlockPlacedRecord
+  | BlockLiftedRecord
+  | ConfigBaselineRecord;
 
 /** The journal record for an engine event, or undefined for events that need not survive a restart. */
 export function toJournalRecord<E extends EngineEventName>(
@@ -148,6 +191,27 @@ export function toJournalRecord<E extends EngineEventName>(
       return { t: JournalRecordType.Reclaimed, id: event.payload.lease.id, why: event.payload.reason };
     case 'directoryChanged':
       return { t: JournalRecordType.Directory, k: event.payload.kind, a: { ...event.payload.detail } };
+    case 'blocked': {
+      const block = event.payload;
+      const record: { -readonly [K in keyof BlockPlacedRecord]: BlockPlacedRecord[K] } = {
+        t: JournalRecordType.BlockPlaced,
+        id: block.id,
+        u: block.user,
+        w: block.untilWall,
+      };
+      if (block.host !== undefined) record.o = block.host;
+      if (block.feature !== undefined) record.f = block.feature;
+      if (block.by !== undefined) record.by = block.by;
+      return record;
+    }
+    case 'unblocked':
+      return { t: JournalRecordType.BlockLifted, id: event.payload.id };
+    case 'configBaseline':
+      return {
+        t: JournalRecordType.ConfigBaseline,
+        d: structuredClone(event.payload.directory),
+        n: event.payload.named.map(({ feature, users }) => ({ f: feature, u: [...users] })),
+      };
     case 'denied':
     case 'seatsChanged':
     case 'queued':

@@ -10,6 +10,7 @@ import type { LeaseholdError } from '../protocol/errors.js';
 import { type Admission, decideAdmission, type QueueBlock } from './admission.js';
 import type { EngineContext } from './engine-context.js';
 import {
+  blocked,
   draining,
   fencingMismatch,
   invalidCount,
@@ -21,6 +22,7 @@ import {
   sessionNotFound,
   unknownFeature,
 } from './engine-errors.js';
+import type { DueHandlers } from './expiry-schedule.js';
 import type { FeaturePool } from './feature-pool.js';
 import { isValidCount, isValidKey, isValidWait } from './input-checks.js';
 import { LeaseRecord, toLeaseView } from './lease-record.js';
@@ -68,7 +70,8 @@ export class LeaseFlow {
 
   /**
    * Checks run in this order: session, request shape, request key (a retry is answered from the
-   * lease it got, whatever the pool looks like now), feature, draining, then admission.ts's rules.
+   * lease it got, whatever the pool looks like now), feature, an administrator's block (BLOCKED,
+   * blocks.ts), draining, then admission.ts's rules.
    */
   checkout(sessionId: string, request: CheckoutRequest, now: number): CheckoutResult {
     const session = this.liveSession(sessionId);
@@ -93,8 +96,13 @@ export class LeaseFlow {
     }
     const pool = book.pools.get(feature);
     if (pool === undefined) throw this.#deny(session, feature, count, unknownFeature(feature, count));
-    if (this.#ctx.draining) throw this.#deny(session, feature, count, draining(pool, count));
     const { user, host } = session.identity;
+    // Before anything else about the pool: a block holds for named seats too, and is never queued.
+    const adminBlock = this.#ctx.blocks.find(user, host, feature, now);
+    if (adminBlock !== undefined) {
+      throw this.#deny(session, feature, count, blocked(adminBlock, pool, user, host, count, now));
+    }
+    if (this.#ctx.draining) throw this.#deny(session, feature, count, draining(pool, count));
     const priority = this.#ctx.directory.priorityOf(user, host);
     const block = blockAhead(pool, priority, (waiter, ahead) => this.#decideFor(waiter, ahead));
     const admission = this.#decide(pool, session, count, block);
@@ -105,6 +113,35 @@ export class LeaseFlow {
       return this.queues.enqueue(session, pool, { count, key, waitMs, priority, admission }, now);
     }
     throw this.#deny(session, feature, count, admission.error);
+  }
+
+  /**
+   * What to do when something comes due (expiry-schedule.ts): each ends what expired, then grants
+   * the queues at `now()`, the time being settled.
+   */
+  dueHandlers(now: () => number): DueHandlers {
+    const ctx = this.#ctx;
+    return {
+      sessionExpired: (session) => {
+        ctx.reclaimedBySettle += session.leases.size;
+        this.endSession(session, SessionEndReason.Expired);
+        this.queues.grantQueues(now());
+      },
+      leaseIdle: (lease) => {
+        ctx.reclaimedBySettle++;
+        this.endLease(lease, ReclaimReason.Idle);
+        this.queues.grantQueues(now());
+      },
+      waiterTimedOut: (waiter) => {
+        this.queues.leave(waiter, QueueLeftReason.Timeout);
+        this.queues.grantQueues(now());
+      },
+      preemptDue: (pool) => {
+        pool.preemptWanted = true;
+        this.queues.markForScan(pool);
+        this.queues.grantQueues(now());
+      },
+    };
   }
 
   /** A checkin of a lease the session may hold; a second checkin of it is `{ released: false }`. */

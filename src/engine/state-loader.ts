@@ -11,6 +11,8 @@
  */
 import { ReclaimReason } from '../protocol/codes.js';
 import { InvalidRequestError } from '../protocol/errors.js';
+import type { BlockBook } from './blocks.js';
+import { type ConfigBaselineData, checkedBaseline } from './config-baseline.js';
 import { Directory } from './directory.js';
 import { applyDirectoryOp, DirectoryOpKind, isDirectoryOpKind } from './directory-ops.js';
 import { ENGINE_STATE_VERSION, type EngineState } from './engine-state.js';
@@ -30,19 +32,32 @@ function fail(where: string, message: string, details: Record<string, unknown> =
   return new InvalidRequestError(`Cannot restore ${where}: ${message}`, { details });
 }
 
+/** Where blocks are loaded to, and the wall clock that turns their persisted ends into deadlines. */
+export interface BlockTarget {
+  readonly blocks: BlockBook;
+  readonly wallClock: () => number;
+}
+
 export class StateLoader {
   readonly #book: LeaseBook;
   readonly #now: number;
+  readonly #blocks: BlockBook;
+  /** The wall clock, read once: every block's remaining time is measured against the same instant. */
+  readonly #wall: number;
   directory: Directory;
   fencing: number;
+  /** The persisted config baseline, once a snapshot or a 'cb' record gave one. */
+  baseline: ConfigBaselineData | undefined;
   /** Pools made up for features the config no longer has: reclaimed once the restore is done. */
   readonly ghosts = new Set<FeaturePool>();
 
-  constructor(book: LeaseBook, directory: Directory, fencing: number, now: number) {
+  constructor(book: LeaseBook, directory: Directory, fencing: number, now: number, target: BlockTarget) {
     this.#book = book;
     this.directory = directory;
     this.fencing = fencing;
     this.#now = now;
+    this.#blocks = target.blocks;
+    this.#wall = target.wallClock();
   }
 
   /** The pool of a feature; one that the config lost gets a stand-in holding its leases until reclaimed. */
@@ -75,11 +90,20 @@ export class StateLoader {
     if (!Number.isSafeInteger(state.fencing) || state.fencing < 0) throw fail(where, 'bad fencing counter.');
     if (state.fencing > this.fencing) this.fencing = state.fencing;
 
-    this.directory = Directory.from(state.directory);
+    this.directory = this.#guard(where, undefined, () => Directory.from(state.directory));
     for (const { feature, users } of state.named) {
       const pool = this.#book.pools.get(feature);
       // Assignments of a feature the config no longer has go with the feature.
       if (pool !== undefined) pool.namedUsers = new Set(users);
+    }
+    if (state.blocks !== undefined) {
+      if (!Array.isArray(state.blocks)) throw fail(where, 'the blocks are not a list.');
+      for (const block of state.blocks) {
+        this.#block(block?.id, block?.user, block?.host, block?.feature, block?.by, block?.untilWall, where);
+      }
+    }
+    if (state.baseline !== undefined) {
+      this.baseline = this.#guard(where, undefined, () => checkedBaseline(state.baseline));
     }
 
     const sessionRows: SessionRecord[] = new Array(s.ids.length);
@@ -200,6 +224,20 @@ export class StateLoader {
       case JournalRecordType.Directory:
         this.#directoryChange(record.k, record.a, where, seq);
         return;
+      case JournalRecordType.BlockPlaced:
+        this.#block(record.id, record.u, record.o, record.f, record.by, record.w, where, seq);
+        return;
+      case JournalRecordType.BlockLifted:
+        // Already dropped (its end passed) or never loaded: nothing to lift.
+        if (typeof record.id === 'string') this.#blocks.remove(record.id);
+        return;
+      case JournalRecordType.ConfigBaseline: {
+        const named = Array.isArray(record.n)
+          ? record.n.map((entry) => ({ feature: entry?.f, users: entry?.u }))
+          : record.n;
+        this.baseline = this.#guard(where, seq, () => checkedBaseline({ directory: record.d, named }));
+        return;
+      }
       default:
         throw fail(where, `unknown record type '${String((record as { t?: unknown }).t)}'.`, { seq });
     }
@@ -271,6 +309,60 @@ export class StateLoader {
       const message = error instanceof Error ? error.message : String(error);
       throw new InvalidRequestError(`Cannot restore ${where}: ${message}`, {
         details: { seq },
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * A persisted block: its monotonic deadline is now + (its wall-clock end − the wall clock now);
+   * one whose end has passed is dropped.
+   */
+  #block(
+    id: unknown,
+    user: unknown,
+    host: unknown,
+    feature: unknown,
+    by: unknown,
+    untilWall: unknown,
+    where: string,
+    seq?: number | string,
+  ): void {
+    const optional = (value: unknown) => value === undefined || typeof value === 'string';
+    if (
+      typeof id !== 'string' ||
+      id.length === 0 ||
+      typeof user !== 'string' ||
+      !optional(host) ||
+      !optional(feature) ||
+      !optional(by) ||
+      typeof untilWall !== 'number' ||
+      !Number.isFinite(untilWall)
+    ) {
+      throw fail(where, `block '${String(id)}' is malformed.`, { seq });
+    }
+    const remaining = untilWall - this.#wall;
+    if (remaining <= 0) return;
+    if (this.#blocks.has(id)) throw fail(where, `block '${id}' exists twice.`, { seq });
+    this.#blocks.add({
+      id,
+      user,
+      host: host as string | undefined,
+      feature: feature as string | undefined,
+      by: by as string | undefined,
+      deadline: this.#now + remaining,
+      untilWall,
+    });
+  }
+
+  /** Runs `load`; an error it throws is rethrown as a restore failure naming `where`. */
+  #guard<T>(where: string, seq: number | string | undefined, load: () => T): T {
+    try {
+      return load();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new InvalidRequestError(`Cannot restore ${where}: ${message}`, {
+        details: seq === undefined ? {} : { seq },
         cause: error,
       });
     }

@@ -89,6 +89,14 @@ export interface UserConfig {
   readonly enabled?: boolean;
   /** Groups the user belongs to, besides those that list the user or the user's host. */
   readonly groups?: readonly string[];
+  /** A human name, for listings. */
+  readonly display?: string;
+  readonly email?: string;
+  /**
+   * sha256 of the user's personal token, 64 lowercase hex characters. The engine never sees the
+   * token itself; two users may not share a hash.
+   */
+  readonly tokenHash?: string;
 }
 
 export interface GroupConfig {
@@ -113,6 +121,50 @@ export interface UserView {
   readonly groups: readonly string[];
   /** Features on which the user has a named seat, in feature order. */
   readonly named: readonly string[];
+  readonly display?: string;
+  readonly email?: string;
+  /** Whether a personal token is set (its hash is never handed out). */
+  readonly hasToken: boolean;
+}
+
+/** A change to a user's descriptive fields: a string sets it, `null` clears it, absent keeps it. */
+export interface UserUpdate {
+  readonly display?: string | null;
+  readonly email?: string | null;
+}
+
+/**
+ * An administrator's block (a removal that sticks): the holder may not check out until it ends.
+ * No `host`: every host of the user; no `feature`: every feature.
+ */
+export interface BlockSpec {
+  readonly user: string;
+  readonly host?: string;
+  readonly feature?: string;
+  /** An integer of milliseconds, 1 ms to 366 days. */
+  readonly durationMs: number;
+  /** Who placed the block, for the denial message. */
+  readonly by?: string;
+}
+
+export interface BlockView {
+  /** 32 lowercase hex characters, random. */
+  readonly id: string;
+  readonly user: string;
+  readonly host?: string;
+  readonly feature?: string;
+  readonly by?: string;
+  /** How long the block still lasts, by the monotonic clock. */
+  readonly remainingMs: number;
+  /** When it ends, in wall-clock epoch milliseconds (for display and persistence only). */
+  readonly untilWall: number;
+}
+
+/** Which leases `freeLeases` reclaims: the user's, narrowed to a host and a feature when given. */
+export interface FreeFilter {
+  readonly user: string;
+  readonly host?: string;
+  readonly feature?: string;
 }
 
 export interface GroupView {
@@ -239,6 +291,8 @@ export const QueueLeftReason = {
   Disconnected: 'disconnected',
   SessionEnded: 'session_ended',
   FeatureRemoved: 'feature_removed',
+  /** An administrator blocked the waiter's holder from the feature. */
+  Blocked: 'blocked',
 } as const;
 export type QueueLeftReason = (typeof QueueLeftReason)[keyof typeof QueueLeftReason];
 
@@ -316,6 +370,23 @@ export interface EngineEvents {
   };
   /** A user, group membership, enablement or named assignment changed. */
   directoryChanged: { readonly kind: string; readonly detail: Readonly<Record<string, unknown>> };
+  /** An administrator placed a block. */
+  blocked: BlockView;
+  /** An administrator lifted a block before its end (a block that runs out announces nothing). */
+  unblocked: { readonly id: string };
+  /**
+   * The config baseline changed (config-baseline.ts): the directory and named assignments of the
+   * configuration last applied, which the next reload or restart diffs against.
+   */
+  configBaseline: ConfigBaselineData;
+}
+
+/** The directory and named assignments of the configuration last applied (config-baseline.ts). */
+export interface ConfigBaselineData {
+  /** Normalised: every user and group field filled in, in the config's order. */
+  readonly directory: DirectoryConfig;
+  /** Features of that configuration with named assignments, in its order. */
+  readonly named: readonly { readonly feature: string; readonly users: readonly string[] }[];
 }
 
 export type EngineEventName = keyof EngineEvents;

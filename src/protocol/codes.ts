@@ -17,7 +17,7 @@ export const ErrorCode = {
   InvalidRequest: 'INVALID_REQUEST',
   UnknownType: 'UNKNOWN_TYPE',
   DuplicateRequestId: 'DUPLICATE_REQUEST_ID',
-  NotPermitted: 'NOT_PERMITTED',
+  Forbidden: 'FORBIDDEN',
   LimitExceeded: 'LIMIT_EXCEEDED',
   // Denials of a checkout (DESIGN §2 "denial").
   UnknownFeature: 'UNKNOWN_FEATURE',

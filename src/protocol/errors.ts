@@ -110,10 +110,10 @@ export class DuplicateRequestIdError extends LeaseholdError {
 }
 
 /** The caller's role does not allow the request. */
-export class NotPermittedError extends LeaseholdError {
-  override name = 'NotPermittedError';
+export class ForbiddenError extends LeaseholdError {
+  override name = 'ForbiddenError';
   constructor(message: string, options?: LeaseholdErrorOptions) {
-    super(ErrorCode.NotPermitted, message, options);
+    super(ErrorCode.Forbidden, message, options);
   }
 }
 
@@ -282,7 +282,7 @@ const CLASS_BY_CODE: { readonly [C in ErrorCode]: ErrorClass } = {
   [ErrorCode.InvalidRequest]: InvalidRequestError,
   [ErrorCode.UnknownType]: UnknownTypeError,
   [ErrorCode.DuplicateRequestId]: DuplicateRequestIdError,
-  [ErrorCode.NotPermitted]: NotPermittedError,
+  [ErrorCode.Forbidden]: ForbiddenError,
   [ErrorCode.LimitExceeded]: LimitExceededError,
   [ErrorCode.UnknownFeature]: UnknownFeatureError,
   [ErrorCode.NoSeats]: NoSeatsError,

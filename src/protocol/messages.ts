@@ -3,9 +3,35 @@
  * and the TypeScript type come. Field names are the wire names (snake_case), so what is written
  * here is exactly what crosses the wire; the SDK and the CLI present camelCase on top.
  */
+import {
+  ADMIN_REPLY_SHAPES,
+  ADMIN_REPLY_TYPE,
+  ADMIN_REQUEST_SHAPES,
+  type AdminReply,
+  type AdminRequest,
+} from './admin-messages.js';
 import { UnknownTypeError } from './errors.js';
+import {
+  code,
+  displayName,
+  durationMs,
+  email,
+  featureName,
+  fencing,
+  groupName,
+  hex32,
+  hex64,
+  hostName,
+  MAX_SAFE,
+  requestId,
+  requestKey,
+  seatCount,
+  seatType,
+  shortText,
+  text,
+  userName,
+} from './fields.js';
 import type { WireMap } from './msgpack.js';
-import { NAME_PATTERN, NAME_RULE } from './names.js';
 import {
   anyMap,
   bool,
@@ -39,6 +65,17 @@ export const MessageType = {
   QueueCancel: 'queue_cancel',
   AdminReload: 'admin_reload',
   AdminShutdown: 'admin_shutdown',
+  AdminFree: 'admin_free',
+  AdminBlocks: 'admin_blocks',
+  AdminUnblock: 'admin_unblock',
+  AdminUsers: 'admin_users',
+  AdminUserAdd: 'admin_user_add',
+  AdminUserSet: 'admin_user_set',
+  AdminUserRemove: 'admin_user_remove',
+  AdminUserAssign: 'admin_user_assign',
+  AdminUserUnassign: 'admin_user_unassign',
+  AdminUserJoin: 'admin_user_join',
+  AdminUserLeave: 'admin_user_leave',
   HelloOk: 'hello_ok',
   CheckoutOk: 'checkout_ok',
   HeartbeatOk: 'heartbeat_ok',
@@ -51,6 +88,14 @@ export const MessageType = {
   QueueCancelOk: 'queue_cancel_ok',
   AdminReloadOk: 'admin_reload_ok',
   AdminShutdownOk: 'admin_shutdown_ok',
+  AdminFreeOk: 'admin_free_ok',
+  AdminBlocksOk: 'admin_blocks_ok',
+  AdminUnblockOk: 'admin_unblock_ok',
+  AdminUsersOk: 'admin_users_ok',
+  AdminUserAddOk: 'admin_user_add_ok',
+  AdminUserSetOk: 'admin_user_set_ok',
+  AdminUserRemoveOk: 'admin_user_remove_ok',
+  AdminOk: 'admin_ok',
   Error: 'error',
   Revoked: 'revoked',
   Draining: 'draining',
@@ -68,37 +113,14 @@ export const Capability = {
   Queue: 'queue',
   /** leases.seat_type, and the named/group fields of status_ok. */
   Models: 'models',
+  /** The admin_* requests beyond reload and shutdown: free, blocks, users (PROTOCOL.md §6.11). */
+  Admin: 'admin',
 } as const;
 export type Capability = (typeof Capability)[keyof typeof Capability];
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
-// ---- field rules (§3.3) ----
-export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
-const requestId = uint(1, 0xffffffff);
-const featureName = str({
-  min: 1,
-  max: 64,
-  pattern: NAME_PATTERN,
-  patternText: NAME_RULE,
-});
-const userName = str({ min: 1, max: 128 });
-const hostName = str({ min: 1, max: 255 });
-const displayName = str({ min: 0, max: 256 });
-const hex32 = str({ min: 32, max: 32, pattern: /^[0-9a-f]{32}$/, patternText: '32 lowercase hex digits' });
-const hex64 = str({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, patternText: '64 lowercase hex digits' });
-const requestKey = str({
-  min: 1,
-  max: 128,
-  pattern: /^[\x21-\x7e]+$/,
-  patternText: 'printable ASCII without spaces',
-});
-const fencing = uint(1, MAX_SAFE);
-const durationMs = uint(0, MAX_SAFE);
-const seatCount = uint(0, MAX_SAFE);
-const code = str({ min: 1, max: 64, pattern: /^[A-Z][A-Z0-9_]*$/, patternText: 'an upper-case code' });
-const text = str({ min: 0, max: 4096 });
-const shortText = str({ min: 0, max: 64 });
-const groupName = featureName;
+// Field rules (§3.3) live in fields.ts.
+export { MAX_SAFE };
 
 /** Largest `count` of one checkout. */
 export const MAX_CHECKOUT_COUNT = 65_535;
@@ -135,7 +157,6 @@ const heartbeatShape = {
 } as const;
 const checkinShape = { id: requestId, lease: hex32, fencing } as const;
 const statusShape = { id: requestId, feature: optional(featureName) } as const;
-const seatType = literal(['concurrent', 'named']);
 const leasesShape = {
   id: requestId,
   feature: optional(featureName),
@@ -146,9 +167,6 @@ const leasesShape = {
 } as const;
 const queueShape = { id: requestId, feature: optional(featureName) } as const;
 const queueCancelShape = { id: requestId, ticket: hex32 } as const;
-// Admin requests (PROTOCOL.md §6.10): accepted on the local admin socket only.
-const adminReloadShape = { id: requestId } as const;
-const adminShutdownShape = { id: requestId } as const;
 const byeShape = { id: requestId } as const;
 
 // ---- server → client (§7) ----
@@ -159,6 +177,9 @@ const leaseInfo = record({
   user: userName,
   host: hostName,
   display: optional(displayName),
+  // From the user directory, when it knows the user; only in leases_ok (an admin request).
+  display_name: optional(displayName),
+  email: optional(email),
   client_name: str({ min: 1, max: 64 }),
   peer: optional(str({ min: 0, max: 128 })),
   count: uint(1, MAX_SAFE),
@@ -218,6 +239,10 @@ const helloOkShape = {
   max_frame_bytes: uint(1024, 16 * 1024 * 1024),
   capabilities: list(shortText, 64),
   leases: list(leaseGrant, 1_000_000),
+  // Capability "admin": the identity the server gave the session (with a personal token, the
+  // token's user) and the connection's admin role, if any.
+  user: optional(userName),
+  role: optional(literal(['admin', 'manager', 'viewer'])),
 } as const;
 const checkoutOkShape = {
   id: requestId,
@@ -252,13 +277,6 @@ const checkoutQueuedShape = {
 } as const;
 const queueOkShape = { id: requestId, waiters: list(waiterInfo, 1_000_000) } as const;
 const queueCancelOkShape = { id: requestId, cancelled: bool() } as const;
-const adminReloadOkShape = {
-  id: requestId,
-  added: list(featureName, 100_000),
-  removed: list(featureName, 100_000),
-  changed: list(featureName, 100_000),
-} as const;
-const adminShutdownOkShape = { id: requestId } as const;
 const errorShape = { id: optional(requestId), code, message: text, details: optional(anyMap()) } as const;
 const revokedShape = { lease: hex32, feature: featureName, code, reason: shortText, message: text } as const;
 const drainingShape = { message: text, grace_ms: durationMs } as const;
@@ -305,10 +323,6 @@ export type CheckoutQueued = Msg<'checkout_queued', typeof checkoutQueuedShape>;
 export type QueueOk = Msg<'queue_ok', typeof queueOkShape>;
 export type QueueCancelOk = Msg<'queue_cancel_ok', typeof queueCancelOkShape>;
 export type QueuePosition = Msg<'queue_position', typeof queuePositionShape>;
-export type AdminReload = Msg<'admin_reload', typeof adminReloadShape>;
-export type AdminShutdown = Msg<'admin_shutdown', typeof adminShutdownShape>;
-export type AdminReloadOk = Msg<'admin_reload_ok', typeof adminReloadOkShape>;
-export type AdminShutdownOk = Msg<'admin_shutdown_ok', typeof adminShutdownOkShape>;
 export type QueueGranted = Msg<'queue_granted', typeof queueGrantedShape>;
 export type QueueEnded = Msg<'queue_ended', typeof queueEndedShape>;
 
@@ -328,8 +342,7 @@ export type ClientMessage =
   | Bye
   | Queue
   | QueueCancel
-  | AdminReload
-  | AdminShutdown;
+  | AdminRequest;
 export type ReplyMessage =
   | HelloOk
   | CheckoutOk
@@ -341,8 +354,7 @@ export type ReplyMessage =
   | ByeOk
   | QueueOk
   | QueueCancelOk
-  | AdminReloadOk
-  | AdminShutdownOk
+  | AdminReply
   | ErrorReply;
 export type PushMessage = Revoked | Draining | QueuePosition | QueueGranted | QueueEnded;
 export type ServerMessage = ReplyMessage | PushMessage;
@@ -359,12 +371,17 @@ export const REPLY_TYPE = {
   bye: 'bye_ok',
   queue: 'queue_ok',
   queue_cancel: 'queue_cancel_ok',
-  admin_reload: 'admin_reload_ok',
-  admin_shutdown: 'admin_shutdown_ok',
+  ...ADMIN_REPLY_TYPE,
 } as const satisfies Record<ClientMessage['type'], ReplyMessage['type']>;
 
 type Entries = ReadonlyArray<readonly [string, Schema]>;
 type Schema = Parameters<typeof parseShape>[0][number][1];
+
+function entriesOf<K extends string>(shapes: Readonly<Record<K, Shape>>): Record<K, Entries> {
+  const out = {} as Record<K, Entries>;
+  for (const [type, shape] of Object.entries(shapes) as [K, Shape][]) out[type] = Object.entries(shape);
+  return out;
+}
 
 const CLIENT_SHAPES: Readonly<Record<ClientMessage['type'], Entries>> = {
   hello: Object.entries(helloShape),
@@ -376,8 +393,7 @@ const CLIENT_SHAPES: Readonly<Record<ClientMessage['type'], Entries>> = {
   bye: Object.entries(byeShape),
   queue: Object.entries(queueShape),
   queue_cancel: Object.entries(queueCancelShape),
-  admin_reload: Object.entries(adminReloadShape),
-  admin_shutdown: Object.entries(adminShutdownShape),
+  ...entriesOf(ADMIN_REQUEST_SHAPES),
 };
 
 const SERVER_SHAPES: Readonly<Record<ServerMessage['type'], Entries>> = {
@@ -397,8 +413,7 @@ const SERVER_SHAPES: Readonly<Record<ServerMessage['type'], Entries>> = {
   queue_position: Object.entries(queuePositionShape),
   queue_granted: Object.entries(queueGrantedShape),
   queue_ended: Object.entries(queueEndedShape),
-  admin_reload_ok: Object.entries(adminReloadOkShape),
-  admin_shutdown_ok: Object.entries(adminShutdownOkShape),
+  ...entriesOf(ADMIN_REPLY_SHAPES),
 };
 
 const TYPE_KEY: ReadonlySet<string> = new Set(['type']);
@@ -457,3 +472,5 @@ export function isPush(message: ServerMessage): message is PushMessage {
 export function isClientMessageType(type: string): type is ClientMessage['type'] {
   return Object.hasOwn(CLIENT_SHAPES, type);
 }
+
+export type * from './admin-messages.js';

@@ -19,7 +19,9 @@ import {
   type ServerMessage,
 } from '../protocol/messages.js';
 import { decodeMap, type WireMap } from '../protocol/msgpack.js';
+import { parseHostPort } from '../protocol/names.js';
 import { printable } from '../protocol/schema.js';
+import type { Principal } from './auth.js';
 import type { ServerContext } from './context.js';
 import { dispatch } from './router.js';
 import type { PushTarget } from './session-links.js';
@@ -35,6 +37,7 @@ export class ClientConnection implements PushTarget {
   readonly connectionId = nextConnectionId++;
   #state: ConnectionState = 'handshake';
   #sessionId: string | undefined;
+  #principal: Principal | undefined;
   readonly #decoder: FrameDecoder;
   #handshakeTimer: NodeJS.Timeout | undefined;
   readonly #inFlight = new Set<number>();
@@ -48,7 +51,7 @@ export class ClientConnection implements PushTarget {
     readonly peer: string,
     readonly ctx: ServerContext,
     private readonly onClosed: (conn: ClientConnection) => void = () => {},
-    /** Arrived on the local admin socket: admin requests are allowed (PROTOCOL.md §6.10). */
+    /** Arrived on the local admin socket: full admin (PROTOCOL.md §4 "Roles"). */
     readonly admin = false,
   ) {
     this.#decoder = new FrameDecoder((payload) => this.#onFrame(payload), ctx.limits.maxFrameBytes);
@@ -71,9 +74,20 @@ export class ClientConnection implements PushTarget {
     return this.#sessionId;
   }
 
+  /** Who the connection is (PROTOCOL.md §4): set by a successful hello. */
+  get principal(): Principal | undefined {
+    return this.#principal;
+  }
+
+  /** The peer's IP address (without the port), or "unix" on the admin socket. */
+  get address(): string {
+    return this.admin ? 'unix' : (parseHostPort(this.peer)?.host ?? this.peer);
+  }
+
   /** Called by the hello handler once the session is open or resumed. */
-  establish(sessionId: string): void {
+  establish(sessionId: string, principal: Principal): void {
     this.#sessionId = sessionId;
+    this.#principal = principal;
     this.#state = 'open';
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;

@@ -1,5 +1,6 @@
 import type { Clock } from '../engine/clock.js';
 import type { LeaseEngine } from '../engine/engine.js';
+import type { Authenticator } from './auth.js';
 import type { Logger } from './logger.js';
 import type { SessionLinks } from './session-links.js';
 import type { Sweeper } from './sweeper.js';
@@ -46,6 +47,8 @@ export interface ServerContext {
   readonly journal: DurabilityGate;
   readonly admin: AdminHooks;
   readonly limits: ConnectionLimits;
+  /** Decides who a connection is at the handshake (auth.ts). */
+  readonly auth: Authenticator;
   readonly serverName: string;
   readonly serverVersion: string;
   /** Clock reading when the daemon started, for uptime. */

@@ -12,10 +12,11 @@ import { codeForReclaim } from '../protocol/codes.js';
 import { ConfigInvalidError, LeaseholdError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/names.js';
 import type { JournalFaults } from '../store/index.js';
+import { Authenticator } from './auth.js';
 import { monotonicClock } from './clock.js';
 import { ClientConnection } from './connection.js';
 import type { ServerContext } from './context.js';
-import { listen, listenUnix } from './listener.js';
+import { type AcceptedSocket, listen, listenTls, listenUnix } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
 import { Persistence } from './persistence.js';
 import { SessionLinks } from './session-links.js';
@@ -42,6 +43,7 @@ export class Daemon {
   readonly #sockets = new Set<Socket>();
   readonly #perAddress = new Map<string, number>();
   #servers: Server[] = [];
+  readonly #tlsServers: Server[] = [];
   #closed = false;
 
   private constructor(
@@ -108,7 +110,9 @@ export class Daemon {
     if (restartOnly.length > 0) {
       logger.warn({ keys: restartOnly }, 'reload: these [server] settings take effect at the next restart');
     }
-    this.config = { ...this.config, features: next.features, directory: next.directory };
+    this.config = { ...this.config, features: next.features, directory: next.directory, auth: next.auth };
+    // New credentials apply to the next handshakes; connections already in keep their role.
+    this.ctx.auth.update(next.auth);
     logger.info({ config: this.configPath, ...result }, 'config reloaded; every lease kept');
     this.ctx.sweeper.poke();
     return result;
@@ -123,6 +127,7 @@ export class Daemon {
         version: options.version ?? '0.0.0',
         config: config.source,
         listen: s.listen.map(formatEndpoint),
+        ...(s.tls ? { tlsListen: s.tls.listen.map(formatEndpoint) } : {}),
         heartbeatIntervalMs: s.heartbeatIntervalMs,
         leaseTtlMs: s.leaseTtlMs,
         features: config.features.map((f) => ({ name: f.name, seats: f.seats, model: f.model })),
@@ -146,6 +151,7 @@ export class Daemon {
       logger,
       links,
       sweeper,
+      auth: new Authenticator(config.auth, clock, logger),
       journal: persistence,
       admin: {
         reload: () => daemon!.reload(),
@@ -163,20 +169,37 @@ export class Daemon {
     };
     daemon = new Daemon(config, engine, ctx, persistence, options.configPath);
     daemon.#wireEngineEvents();
+    // One count of connections across the TCP and TLS listeners: the limits are the server's.
+    const counter = {
+      total: () => daemon.#sockets.size,
+      fromAddress: (address: string) => daemon.#perAddress.get(address) ?? 0,
+    };
+    const refused = (peer: string, reason: string) => logger.warn({ peer }, `connection refused: ${reason}`);
     try {
       for (const endpoint of s.listen) {
         const server = await listen(
           endpoint,
           s,
-          {
-            total: () => daemon.#sockets.size,
-            fromAddress: (address) => daemon.#perAddress.get(address) ?? 0,
-          },
+          counter,
           ({ socket, peer, address }) => daemon.#accept(socket, peer, address),
-          (peer, reason) => logger.warn({ peer }, `connection refused: ${reason}`),
+          refused,
         );
         daemon.#servers.push(server);
         logger.info({ address: formatEndpoint(addressOf(server, endpoint)) }, 'listening');
+      }
+      for (const endpoint of s.tls?.listen ?? []) {
+        const server = await listenTls(
+          endpoint,
+          s.tls!,
+          s,
+          counter,
+          (accepted) => daemon.#acceptTls(accepted),
+          refused,
+          (peer, reason) => logger.info({ peer, tls: true, err: reason }, 'tls handshake failed'),
+        );
+        daemon.#servers.push(server);
+        daemon.#tlsServers.push(server);
+        logger.info({ address: formatEndpoint(addressOf(server, endpoint)), tls: true }, 'listening');
       }
       const adminServer = await listenUnix(s.adminSocket, (socket) =>
         daemon!.#accept(socket, 'admin-socket', 'unix', true),
@@ -193,6 +216,11 @@ export class Daemon {
   /** The addresses actually bound (port 0 in the config becomes the port the OS chose). */
   get addresses(): Endpoint[] {
     return this.#servers.map((server) => addressOf(server));
+  }
+
+  /** The TLS listeners' addresses actually bound (also part of `addresses`). */
+  get tlsAddresses(): Endpoint[] {
+    return this.#tlsServers.map((server) => addressOf(server));
   }
 
   /**
@@ -236,10 +264,10 @@ export class Daemon {
     report?.(err);
   }
 
-  #accept(socket: Socket, peer: string, address: string, admin = false): void {
+  #accept(socket: Socket, peer: string, address: string, admin = false): ClientConnection | undefined {
     if (this.#closed) {
       socket.destroy();
-      return;
+      return undefined;
     }
     this.#sockets.add(socket);
     this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
@@ -251,6 +279,28 @@ export class Daemon {
     });
     const conn = new ClientConnection(socket, peer, this.ctx, (c) => this.#connections.delete(c), admin);
     this.#connections.add(conn);
+    return conn;
+  }
+
+  /** A TLS connection: accepted like any other, and the verified client certificate's CN logged. */
+  #acceptTls({ socket, peer, address, tls }: AcceptedSocket): void {
+    const conn = this.#accept(socket, peer, address);
+    if (!conn) return;
+    const { logger } = this.ctx;
+    if (tls?.clientCert !== undefined) {
+      logger.info(
+        { conn: conn.connectionId, peer, tls: true, clientCert: tls.clientCert },
+        'connection accepted',
+      );
+    } else if (tls?.unverifiedReason !== undefined) {
+      // require_client_cert = false: the connection goes on as if it had presented no certificate.
+      logger.warn(
+        { conn: conn.connectionId, peer, tls: true, err: tls.unverifiedReason },
+        'connection accepted; its client certificate did not verify and is ignored',
+      );
+    } else {
+      logger.debug({ conn: conn.connectionId, peer, tls: true }, 'connection accepted');
+    }
   }
 
   #wireEngineEvents(): void {
@@ -397,6 +447,9 @@ function restartOnlyChanges(before: Config, after: Config): string[] {
   const b = after.server;
   const keys: string[] = [];
   if (JSON.stringify(a.listen) !== JSON.stringify(b.listen)) keys.push('listen');
+  // [server.tls] is applied when the TLS listeners start. (So is a certificate renewed in place,
+  // which this comparison of paths cannot notice.)
+  if (JSON.stringify(a.tls) !== JSON.stringify(b.tls)) keys.push('tls');
   if (a.stateDir !== b.stateDir) keys.push('state_dir');
   if (a.adminSocket !== b.adminSocket) keys.push('admin_socket');
   if (a.leaseTtlMs !== b.leaseTtlMs) keys.push('lease_ttl');

@@ -29,6 +29,9 @@ const EVENTS: readonly EngineEventName[] = [
   'reclaimed',
   'directoryChanged',
   'seatsChanged',
+  'blocked',
+  'unblocked',
+  'configBaseline',
 ];
 
 export interface PersistenceOptions {

@@ -6,11 +6,28 @@
 import { InvalidRequestError, SessionNotFoundError } from '../protocol/errors.js';
 import type { ClientMessage, ServerMessage } from '../protocol/messages.js';
 import type { ClientConnection } from './connection.js';
-import { handleAdminReload, handleAdminShutdown } from './handlers/admin.js';
+import {
+  handleAdminBlocks,
+  handleAdminFree,
+  handleAdminReload,
+  handleAdminShutdown,
+  handleAdminUnblock,
+} from './handlers/admin.js';
 import { handleCheckin, handleCheckout, handleHeartbeat } from './handlers/leases.js';
 import { handleLeases, handleStatus } from './handlers/queries.js';
 import { handleQueue, handleQueueCancel } from './handlers/queue.js';
 import { handleBye, handleHello } from './handlers/session.js';
+import {
+  handleAdminUserAdd,
+  handleAdminUserAssign,
+  handleAdminUserJoin,
+  handleAdminUserLeave,
+  handleAdminUserRemove,
+  handleAdminUserSet,
+  handleAdminUsers,
+  handleAdminUserUnassign,
+} from './handlers/users.js';
+import { authorize } from './permissions.js';
 
 export function dispatch(conn: ClientConnection, message: ClientMessage): ServerMessage {
   if (message.type === 'hello') {
@@ -20,6 +37,7 @@ export function dispatch(conn: ClientConnection, message: ClientMessage): Server
   }
   const sessionId = conn.sessionId;
   if (sessionId === undefined) throw new SessionNotFoundError('No session on this connection.');
+  authorize(conn.principal, message.type);
   switch (message.type) {
     case 'checkout':
       return handleCheckout(conn, sessionId, message);
@@ -41,6 +59,28 @@ export function dispatch(conn: ClientConnection, message: ClientMessage): Server
       return handleAdminReload(conn, message);
     case 'admin_shutdown':
       return handleAdminShutdown(conn, message);
+    case 'admin_free':
+      return handleAdminFree(conn, message);
+    case 'admin_blocks':
+      return handleAdminBlocks(conn, message);
+    case 'admin_unblock':
+      return handleAdminUnblock(conn, message);
+    case 'admin_users':
+      return handleAdminUsers(conn, message);
+    case 'admin_user_add':
+      return handleAdminUserAdd(conn, message);
+    case 'admin_user_set':
+      return handleAdminUserSet(conn, message);
+    case 'admin_user_remove':
+      return handleAdminUserRemove(conn, message);
+    case 'admin_user_assign':
+      return handleAdminUserAssign(conn, message);
+    case 'admin_user_unassign':
+      return handleAdminUserUnassign(conn, message);
+    case 'admin_user_join':
+      return handleAdminUserJoin(conn, message);
+    case 'admin_user_leave':
+      return handleAdminUserLeave(conn, message);
     default: {
       const unhandled: never = message;
       throw new InvalidRequestError(`Unhandled request ${(unhandled as { type: string }).type}.`);

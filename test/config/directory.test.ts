@@ -72,7 +72,7 @@ max = 3
       'users.alice.groups: names group "nope", which no [groups.nope] defines',
     ],
     ['[users.alice]\nenabled = "yes"', 'users.alice.enabled: must be true or false, got "yes"'],
-    ['[users.alice]\nemail = "a@b"', 'users.alice.email: unknown key'],
+    ['[users.alice]\nphone = "555"', 'users.alice.phone: unknown key'],
     ['[groups.design]\nusers = "alice"', 'groups.design.users: must be a list of user names'],
     ['[groups.design]\npriority = -1', 'groups.design.priority: must be a whole number ≥ 0, got -1'],
     ['[groups."bad name"]', 'groups.bad name: a group name is'],

@@ -518,12 +518,15 @@ function describeEvent(event: RecordedEvent): string {
       return `sessionEnded:${event.payload.sessionId}:${event.payload.reason}`;
     case 'seatsChanged':
       return `seatsChanged:${event.payload.feature}:${event.payload.seats}`;
-    // Nothing in this test waits or changes the directory (see queue.property.test.ts).
+    // Nothing in this test waits, changes the directory, blocks or reloads (see queue.property.test.ts).
     case 'queued':
     case 'queuePosition':
     case 'queueGranted':
     case 'queueLeft':
     case 'directoryChanged':
+    case 'blocked':
+    case 'unblocked':
+    case 'configBaseline':
       return event.name;
     default:
       return event satisfies never;

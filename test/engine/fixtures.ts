@@ -32,6 +32,9 @@ export const ALL_EVENTS: readonly EngineEventName[] = [
   'queueGranted',
   'queueLeft',
   'directoryChanged',
+  'blocked',
+  'unblocked',
+  'configBaseline',
 ];
 
 export type RecordedEvent = {

@@ -210,7 +210,13 @@ describe('the directory: open and closed features, disabled users', () => {
   it('adds and removes users and group members, with clear errors', () => {
     const h = withDirectory([{ name: 'cad', seats: 3, model: 'mixed', namedUsers: ['bob'] }]);
     h.engine.addUser({ name: 'erin', groups: ['lab'] });
-    expect(h.engine.listUsers().at(-1)).toEqual({ name: 'erin', enabled: true, groups: ['lab'], named: [] });
+    expect(h.engine.listUsers().at(-1)).toEqual({
+      name: 'erin',
+      enabled: true,
+      groups: ['lab'],
+      named: [],
+      hasToken: false,
+    });
     expect(thrown(() => h.engine.addUser({ name: 'erin' })).message).toBe("User 'erin' already exists.");
     expect(thrown(() => h.engine.addUser({ name: 'x', groups: ['nope'] })).message).toBe(
       "User 'x': no group 'nope' in the directory.",

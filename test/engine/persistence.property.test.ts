@@ -1,16 +1,21 @@
 /**
  * Issue 5 determinism: for random operation sequences (sessions, checkouts with keys, waits,
  * dedupe, named seats, groups, checkins, revokes, expiry and idle reclaim, directory changes,
- * named assignments, feature removal), an engine restored from the snapshot at a random step k plus
- * the journal records after k holds the same state as the live engine, and so does one restored
- * from the records alone. Snapshots and records go through msgpack as the store would write them.
- * Time normalisation (engine-state.ts): ages are not compared, since a restore counts them from
- * the restore.
+ * named assignments, feature removal, user profiles and token hashes, blocks, freeing a holder's
+ * leases, reloads of other configurations), an engine restored from the snapshot at a random step k
+ * plus the journal records after k holds the same state as the live engine, and so does one
+ * restored from the records alone, when both restart with the configuration last applied. Snapshots
+ * and records go through msgpack as the store would write them. Time normalisation
+ * (engine-state.ts): ages are not compared, since a restore counts them from the restore; the wall
+ * clock moves with the monotonic one, so blocks keep their remaining time. The config baseline is
+ * compared apart: features removed at run time are left out of the restart's configuration, whose
+ * baseline therefore differs from the live engine's.
  */
 import fc from 'fast-check';
 import { Packr, Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
+import { baselineOf } from '../../src/engine/config-baseline.js';
 import { type EngineOptions, type EngineState, LeaseEngine } from '../../src/engine/engine.js';
 import { type JournalRecord, toJournalRecord } from '../../src/engine/journal-records.js';
 import type { DirectoryConfig, EngineEventName, FeatureConfig } from '../../src/engine/types.js';
@@ -31,6 +36,42 @@ const FEATURES: readonly FeatureConfig[] = [
 ];
 const FEATURE_NAMES = FEATURES.map((f) => f.name);
 const USERS = ['u0', 'u1', 'u2', 'u3', 'u4'];
+const hash = (n: number) => n.toString(16).padStart(64, '0');
+/** Configurations a reload may switch to; each is valid on its own. */
+const CONFIGS: readonly { features: readonly FeatureConfig[]; directory: DirectoryConfig }[] = [
+  { features: FEATURES, directory: DIRECTORY },
+  {
+    features: [FEATURES[0]!, { ...FEATURES[1]!, namedUsers: ['u0', 'u3'] }, { ...FEATURES[2]!, seats: 3 }],
+    directory: {
+      users: [
+        { name: 'u0' },
+        { name: 'u1', enabled: false, groups: ['g1'] },
+        { name: 'u3' },
+        { name: 'u5', groups: ['g2'], display: 'Five' },
+      ],
+      groups: [
+        { name: 'g1', users: ['u0'], priority: 2 },
+        { name: 'g2', hosts: ['h2'] },
+      ],
+    },
+  },
+  {
+    features: [FEATURES[0]!, { ...FEATURES[1]!, namedUsers: [] }, FEATURES[2]!],
+    directory: {
+      users: [
+        { name: 'u0', email: 'u0@example.com' },
+        { name: 'u1', groups: ['g1'] },
+        { name: 'u2' },
+        { name: 'u3', tokenHash: hash(3) },
+      ],
+      groups: [
+        { name: 'g2', hosts: ['h2'] },
+        { name: 'g1', users: ['u0'], priority: 1 },
+      ],
+    },
+  },
+];
+const WALL0 = 1_800_000_000_000;
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
@@ -51,7 +92,13 @@ type Op =
   | { op: 'member'; user: number; group: number; add: boolean }
   | { op: 'assign'; user: number; f: number; add: boolean }
   | { op: 'removeFeature'; f: number }
-  | { op: 'disconnect'; s: number };
+  | { op: 'disconnect'; s: number }
+  | { op: 'profile'; user: number; display: number | null; email: boolean }
+  | { op: 'token'; user: number; hash: number | null }
+  | { op: 'block'; user: number; host: number | null; f: number | null; ms: number }
+  | { op: 'unblock'; b: number }
+  | { op: 'free'; user: number; f: number | null }
+  | { op: 'reload'; v: number };
 
 const n = fc.nat({ max: 20 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -121,18 +168,60 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('removeFeature' as const), f: fc.nat({ max: 2 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('disconnect' as const), s: n }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('profile' as const),
+      user: fc.nat({ max: 6 }),
+      display: fc.option(fc.nat({ max: 2 }), { nil: null }),
+      email: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('token' as const),
+      user: fc.nat({ max: 6 }),
+      hash: fc.option(fc.nat({ max: 4 }), { nil: null }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('block' as const),
+      user: fc.nat({ max: 4 }),
+      host: fc.option(fc.nat({ max: 2 }), { nil: null }),
+      f: fc.option(fc.nat({ max: 2 }), { nil: null }),
+      ms: fc.constantFrom(100, 500, 2_000),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('unblock' as const), b: n }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('free' as const),
+      user: fc.nat({ max: 4 }),
+      f: fc.option(fc.nat({ max: 2 }), { nil: null }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('reload' as const), v: fc.nat({ max: 2 }) }) },
 );
 
 function pick<T>(list: readonly T[], i: number): T | undefined {
   return list.length === 0 ? undefined : list[list.length - 1 - (i % Math.min(list.length, 6))];
 }
 
-function options(clock: ManualClock, features: readonly FeatureConfig[]): EngineOptions {
+function options(
+  clock: ManualClock,
+  features: readonly FeatureConfig[],
+  directory: DirectoryConfig = DIRECTORY,
+): EngineOptions {
   return {
     clock,
     leaseTtlMs: TTL,
     features,
-    directory: DIRECTORY,
+    directory,
+    wallClock: () => WALL0 + clock.now(),
     maxLeasesPerSession: 4,
     // Small caches keep thousands of engines cheap (lru-cache allocates its capacity up front).
     requestKeyCacheSize: 1_000,
@@ -154,6 +243,9 @@ function run(ops: readonly Op[], snapshotAt: number): void {
   const sessions: string[] = [];
   const leases: { id: string; sessionId: string; fencing: number }[] = [];
   const removed = new Set<string>();
+  const blocks: string[] = [];
+  let config = CONFIGS[0]!;
+  let reloaded = false;
   let snapshot: { state: EngineState; seq: number } | undefined;
   const attempt = (fn: () => unknown) => {
     try {
@@ -241,6 +333,53 @@ function run(ops: readonly Op[], snapshotAt: number): void {
             : engine.unassign(FEATURE_NAMES[op.f]!, user(op.user)),
         );
         break;
+      case 'profile':
+        attempt(() =>
+          engine.updateUser(user(op.user), {
+            display: op.display === null ? null : `User ${op.display}`,
+            email: op.email ? `${user(op.user)}@example.com` : null,
+          }),
+        );
+        break;
+      case 'token':
+        attempt(() => engine.setUserToken(user(op.user), op.hash === null ? undefined : hash(op.hash)));
+        break;
+      case 'block':
+        attempt(() => {
+          const view = engine.block({
+            user: user(op.user),
+            ...(op.host === null ? {} : { host: `h${op.host}` }),
+            ...(op.f === null ? {} : { feature: FEATURE_NAMES[op.f]! }),
+            durationMs: op.ms,
+            by: 'admin',
+          });
+          blocks.push(view.id);
+        });
+        break;
+      case 'unblock': {
+        const id = pick(blocks, op.b);
+        if (id !== undefined) engine.unblock(id);
+        break;
+      }
+      case 'free':
+        attempt(() =>
+          engine.freeLeases({
+            user: user(op.user),
+            ...(op.f === null ? {} : { feature: FEATURE_NAMES[op.f]! }),
+          }),
+        );
+        break;
+      case 'reload': {
+        const next = CONFIGS[op.v]!;
+        attempt(() => {
+          engine.reconfigure(next.features, next.directory);
+          // Features come from the configuration: removed ones are back.
+          config = next;
+          reloaded = true;
+          removed.clear();
+        });
+        break;
+      }
       case 'removeFeature': {
         const name = FEATURE_NAMES[op.f]!;
         if (removed.size < 2 && !removed.has(name)) {
@@ -258,22 +397,45 @@ function run(ops: readonly Op[], snapshotAt: number): void {
         op satisfies never;
     }
   });
-  const live = normalised(engine.exportState());
-  const features = FEATURES.filter((f) => !removed.has(f.name));
+  const comparable = (state: EngineState) => {
+    const { baseline, ...rest } = state;
+    return { state: normalised(rest as EngineState), baseline };
+  };
+  const live = comparable(engine.exportState()).state;
+  const features = config.features.filter((f) => !removed.has(f.name));
+  const baseline = baselineOf(features, config.directory);
   const at = new ManualClock(clock.now());
 
-  const fromRecords = LeaseEngine.restore(options(at, features), undefined, records, { graceMs: TTL });
-  expect(normalised(fromRecords.exportState())).toEqual(live);
-  expect(fromRecords.fencing).toBe(engine.fencing);
+  if (!reloaded) {
+    // Restored from the records alone: the engine starts from the configuration, which is the one
+    // the records started from.
+    const fromRecords = LeaseEngine.restore(options(at, features), undefined, records, { graceMs: TTL });
+    expect(comparable(fromRecords.exportState())).toEqual({ state: live, baseline });
+    expect(fromRecords.listBlocks()).toEqual(engine.listBlocks());
+  }
+  // The records replayed onto the first configuration (as the live engine started), then restarted
+  // with the configuration last applied.
+  const fromRecords = LeaseEngine.restore(options(at, FEATURES), undefined, [], { graceMs: TTL });
+  for (const [i, record] of records.entries()) fromRecords.applyRecord(record, i + 1);
+  const replayed = LeaseEngine.restore(
+    options(at, features, config.directory),
+    viaMsgpack(fromRecords.exportState()),
+    [],
+    { graceMs: TTL },
+  );
+  expect(comparable(replayed.exportState())).toEqual({ state: live, baseline });
+  expect(replayed.fencing).toBe(engine.fencing);
+  expect(replayed.listBlocks()).toEqual(engine.listBlocks());
 
   if (snapshot !== undefined) {
     const rest = records.slice(snapshot.seq);
-    const restored = LeaseEngine.restore(options(at, features), snapshot.state, rest, {
+    const restored = LeaseEngine.restore(options(at, features, config.directory), snapshot.state, rest, {
       graceMs: TTL,
       firstSeq: snapshot.seq + 1,
     });
-    expect(normalised(restored.exportState())).toEqual(live);
+    expect(comparable(restored.exportState())).toEqual({ state: live, baseline });
     expect(restored.fencing).toBe(engine.fencing);
+    expect(restored.listBlocks()).toEqual(engine.listBlocks());
     // Seat accounting (claims, named seats, group usage) is rebuilt too, not only the lease list.
     // The queue is not persisted (journal-records.ts).
     const usage = (e: LeaseEngine) =>

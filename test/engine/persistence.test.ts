@@ -226,7 +226,7 @@ describe('restore', () => {
     expect(engine.lease(live.named.id)).toBeDefined();
   });
 
-  it('the persisted directory wins over the config at restart; config groups it lacks are added', () => {
+  it('run-time directory changes survive a restart with the same config; new config groups are added', () => {
     const live = journaled();
     live.engine.addUser({ name: 'carol' });
     live.engine.setUserEnabled('bob', false);
@@ -245,9 +245,9 @@ describe('restore', () => {
         e.on('directoryChanged', (c) => changes.push(c)),
       );
       expect(engine.listUsers()).toEqual([
-        { name: 'alice', enabled: true, groups: [], named: ['lab'] },
-        { name: 'bob', enabled: false, groups: ['eng'], named: [] },
-        { name: 'carol', enabled: true, groups: [], named: ['lab'] },
+        { name: 'alice', enabled: true, groups: [], named: ['lab'], hasToken: false },
+        { name: 'bob', enabled: false, groups: ['eng'], named: [], hasToken: false },
+        { name: 'carol', enabled: true, groups: [], named: ['lab'], hasToken: false },
       ]);
       expect(engine.listGroups().map((g) => g.name)).toEqual(['eng', 'ops']);
       expect(changes).toEqual(
@@ -279,6 +279,15 @@ describe('restore', () => {
       ],
       [[{ t: 'q' } as unknown as JournalRecord], /seq 1: unknown record type 'q'/],
       [[{ t: 'd', k: 'userAdded', a: { user: 'alice' } }], /seq 1: User 'alice' already exists/],
+      [[{ t: 'b+', id: 'b1', u: 'bob' } as unknown as JournalRecord], /seq 1: block 'b1' is malformed/],
+      [
+        [{ t: 'cb', d: 5, n: [] } as unknown as JournalRecord],
+        /seq 1: a config baseline needs a directory and a list of named assignments/,
+      ],
+      [
+        [{ t: 'd', k: 'userToken', a: { user: 'alice', hash: 'XYZ' } }],
+        /seq 1: User 'alice': a token hash must be 64 lowercase hex/,
+      ],
     ];
     for (const [bad, message] of cases) {
       const error = thrown(() =>
@@ -295,6 +304,37 @@ describe('restore', () => {
     );
     expect(error.message).toMatch(/journal record seq 41: session '.*' exists twice/);
     expect(error.details).toMatchObject({ seq: 41 });
+  });
+
+  it('a snapshot from before blocks and baselines: its directory is kept, config groups added, the baseline recorded', () => {
+    const live = journaled();
+    live.engine.addUser({ name: 'carol' });
+    live.engine.removeUser('bob');
+    const { blocks: _blocks, baseline: _baseline, ...legacy } = live.engine.exportState();
+    const directory: DirectoryConfig = {
+      users: [...DIRECTORY.users, { name: 'dave' }],
+      groups: [...DIRECTORY.groups, { name: 'ops', priority: 2 }],
+    };
+    const records: JournalRecord[] = [];
+    const engine = restart(new ManualClock(0), legacy as EngineState, [], { directory }, (e) => {
+      for (const name of ['directoryChanged', 'configBaseline'] as const) {
+        e.on(name, (payload) => records.push(toJournalRecord(name, payload as never)!));
+      }
+    });
+    // The persisted directory wins (the rule of the version that wrote it): no dave, no bob.
+    expect(engine.listUsers().map((u) => u.name)).toEqual(['alice', 'carol']);
+    expect(engine.listGroups().map((g) => g.name)).toEqual(['eng', 'ops']);
+    expect(records.map((r) => r.t)).toEqual(['d', 'cb']);
+    expect(records[0]).toEqual({
+      t: 'd',
+      k: 'groupSet',
+      a: { group: 'ops', users: [], hosts: [], priority: 2 },
+    });
+    // From now on the config is the baseline: the next restart with it changes nothing more.
+    const state = engine.exportState();
+    expect(state.baseline?.directory.users.map((u) => u.name)).toEqual(['alice', 'bob', 'dave']);
+    const again = restart(new ManualClock(0), state, [], { directory }, (e) => recordEvents(e));
+    expect(normalised(again.exportState())).toEqual(normalised(state));
   });
 
   it('applyRecord replays one record into an engine, without events', () => {
@@ -370,7 +410,7 @@ describe('reconfigure (reload)', () => {
     expect(engine.featureStatus()).toEqual(before.status);
   });
 
-  it('brings the directory and named assignments in line with the config, journaling each difference', () => {
+  it("applies the config file's changes onto the run-time directory, journaling each difference", () => {
     const live = journaled();
     live.engine.addUser({ name: 'carol' });
     live.engine.assign('lab', 'carol');
@@ -380,34 +420,47 @@ describe('reconfigure (reload)', () => {
       users: [{ name: 'bob', enabled: false }, { name: 'alice', groups: ['ops'] }, { name: 'dave' }],
       groups: [{ name: 'ops', users: ['dave'], priority: 3 }],
     };
-    live.engine.reconfigure([FEATURES[0]!, { ...FEATURES[1]!, namedUsers: ['dave', 'alice'] }], directory);
-    expect(live.records.slice(seq).map((r) => (r.t === 'd' ? [r.k, r.a] : r.t))).toEqual([
+    const features = [FEATURES[0]!, { ...FEATURES[1]!, seats: 3, namedUsers: ['dave', 'alice'] }];
+    live.engine.reconfigure(features, directory);
+    const baseline = {
+      directory: {
+        users: [
+          { name: 'bob', enabled: false, groups: [] },
+          { name: 'alice', enabled: true, groups: ['ops'] },
+          { name: 'dave', enabled: true, groups: [] },
+        ],
+        groups: [{ name: 'ops', users: ['dave'], hosts: [], priority: 3 }],
+      },
+      named: [{ feature: 'lab', users: ['dave', 'alice'] }],
+    };
+    expect(live.records.slice(seq).map((r) => (r.t === 'd' ? [r.k, r.a] : r))).toEqual([
       ['groupSet', { group: 'ops', users: ['dave'], hosts: [], priority: 3 }],
-      ['userSet', { user: 'bob', enabled: false, groups: [] }],
-      ['userSet', { user: 'alice', enabled: true, groups: ['ops'] }],
+      // Only what the file changed: bob's enabled flag and groups, alice's groups.
+      ['userUpdated', { user: 'bob', enabled: false, groups: [] }],
+      ['userUpdated', { user: 'alice', groups: ['ops'] }],
       ['userSet', { user: 'dave', enabled: true, groups: [] }],
-      ['userRemoved', { user: 'carol' }],
+      // carol was added at run time, and the file did not touch her: she stays, named seat and all.
       ['groupRemoved', { group: 'eng' }],
       ['assigned', { feature: 'lab', user: 'dave' }],
+      { t: 'cb', d: baseline.directory, n: [{ f: 'lab', u: ['dave', 'alice'] }] },
+    ]);
+    expect(live.engine.exportState().baseline).toEqual(baseline);
+    expect(live.engine.listUsers().map((u) => [u.name, u.enabled, u.groups, u.named])).toEqual([
+      ['alice', true, ['ops'], ['lab']],
+      ['bob', false, [], []],
+      ['carol', true, [], ['lab']],
+      ['dave', true, ['ops'], ['lab']],
     ]);
     expect(live.engine.listGroups()).toEqual([
       { name: 'ops', users: ['dave', 'alice'], hosts: [], priority: 3 },
     ]);
-    expect(live.engine.featureConfig('lab')?.namedUsers).toEqual(['alice', 'dave']);
+    expect(live.engine.featureConfig('lab')?.namedUsers).toEqual(['alice', 'carol', 'dave']);
     // A restart from the snapshot before the reload plus the records after it gets the same state.
-    const config = {
-      features: [FEATURES[0]!, { ...FEATURES[1]!, namedUsers: ['dave', 'alice'] }],
-      directory,
-    };
-    const restored = restart(new ManualClock(0), snapshot, live.records.slice(seq), config);
+    const restored = restart(new ManualClock(0), snapshot, live.records.slice(seq), { features, directory });
     expect(normalised(restored.exportState())).toEqual(normalised(live.engine.exportState()));
     // Reloading the same config again changes nothing.
     const events = recordEvents(live.engine);
-    expect(live.engine.reconfigure(config.features, directory)).toEqual({
-      added: [],
-      removed: [],
-      changed: [],
-    });
+    expect(live.engine.reconfigure(features, directory)).toEqual({ added: [], removed: [], changed: [] });
     expect(events).toEqual([]);
   });
 });

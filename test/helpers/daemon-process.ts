@@ -71,7 +71,8 @@ export class DaemonFixture {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 15_000);
       const check = () => {
-        if (out.includes('"msg":"listening"')) {
+        // The admin socket is the last thing the daemon opens: once it listens, everything does.
+        if (out.includes('"msg":"admin socket listening"')) {
           clearTimeout(timer);
           child.stdout!.off('data', check);
           resolve(proc);

@@ -35,6 +35,8 @@ export interface DaemonSetup {
   features?: string;
   /** Extra [server] keys as TOML lines. */
   server?: string;
+  /** The [server] listen value as TOML; default "127.0.0.1:0" (`[]` with [server.tls] for TLS only). */
+  listen?: string;
   leaseTtl?: string;
   heartbeatInterval?: string;
   /** Test-only store faults (issue 5). */
@@ -46,7 +48,7 @@ export async function startTestDaemon(setup: DaemonSetup = {}): Promise<TestDaem
   const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-test-'));
   const text = [
     '[server]',
-    'listen = "127.0.0.1:0"',
+    `listen = ${setup.listen ?? '"127.0.0.1:0"'}`,
     `state_dir = ${JSON.stringify(stateDir)}`,
     `lease_ttl = "${setup.leaseTtl ?? '300ms'}"`,
     `heartbeat_interval = "${setup.heartbeatInterval ?? '100ms'}"`,

@@ -5,8 +5,10 @@
 
 import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
+import { OPEN_AUTH } from '../../src/config/auth.js';
 import { LeaseEngine } from '../../src/engine/engine.js';
 import type { FeatureConfig } from '../../src/engine/types.js';
+import { Authenticator } from '../../src/server/auth.js';
 import { ClientConnection } from '../../src/server/connection.js';
 import { ALWAYS_DURABLE, type ServerContext } from '../../src/server/context.js';
 import { createLogger } from '../../src/server/logger.js';
@@ -41,6 +43,7 @@ export function memoryServer(
     logger,
     links: new SessionLinks(),
     sweeper,
+    auth: new Authenticator(OPEN_AUTH, clock, logger),
     journal: ALWAYS_DURABLE,
     admin: {
       reload: () => ({ added: [], removed: [], changed: [] }),
