@@ -60,6 +60,15 @@ describe('the admin target', () => {
     }
   });
 
+  it('a wrong token is refused at the handshake (exit 77, AUTH_FAILED), for admin and client commands', async () => {
+    const d = await startAdminDaemon();
+    for (const args of [['users', 'list'], ['status']]) {
+      const r = await runCli(...args, '--server', d.address, '--token', 'not-the-viewer-token-000');
+      expect(r.code, args.join(' ')).toBe(77);
+      expect(r.stderr).toContain('AUTH_FAILED');
+    }
+  });
+
   it('--socket wins over --server', async () => {
     const d = await startAdminDaemon();
     const r = await runCli('users', 'list', '--socket', d.socket, '--server', d.address);
