@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { addAdminCommands } from './admin-commands.js';
+import { addAlertsCommand } from './alerts.js';
 import { addBlockCommands } from './blocks.js';
 import { addCheckConfigCommand } from './check-config.js';
 import { addCheckoutCommand } from './checkout.js';
@@ -12,6 +13,7 @@ import { ExitCode } from './exit-codes.js';
 import { addFreeCommand } from './free.js';
 import type { CommandIO } from './io.js';
 import { addQueueCommand } from './queue.js';
+import { addReportCommand } from './report.js';
 import { addServeCommand } from './serve.js';
 import { addSessionsCommand } from './sessions.js';
 import { addStatusCommand } from './status.js';
@@ -39,6 +41,8 @@ export function buildProgram(io: CommandIO): Command {
   addBlockCommands(program, io);
   addUsersCommand(program, io);
   addAdminCommands(program, io);
+  addAlertsCommand(program, io);
+  addReportCommand(program, io);
   program.addHelpText(
     'after',
     '\nExit codes: 0 ok, 64 usage, 69 server unreachable, 75 denied / no seat, 77 not permitted,\n' +

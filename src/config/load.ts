@@ -10,9 +10,12 @@ import { LeaseEngine } from '../engine/engine.js';
 import type { FeatureConfig, GroupRule } from '../engine/types.js';
 import { LeaseholdError } from '../protocol/errors.js';
 import { isName, isUserName } from '../protocol/names.js';
+import { readAlerts } from './alerts.js';
 import { readAuth } from './auth.js';
 import { type DirectoryConfig, readDirectory } from './directory.js';
 import { ConfigError } from './errors.js';
+import { readHistory } from './history.js';
+import { readMetrics } from './metrics.js';
 import { ConfigReader } from './reader.js';
 import { readServerTls } from './tls.js';
 import type { Config, ServerConfig } from './types.js';
@@ -63,13 +66,27 @@ export function parseConfig(text: string, source = '<inline>', baseDir = process
     throw new ConfigError(source, [`${where}not valid TOML: ${first}`], { cause: err });
   }
   const r = new ConfigReader(doc);
-  r.allowOnly(['server', 'features', 'users', 'groups', 'auth', 'admins']);
+  r.allowOnly([
+    'server',
+    'features',
+    'users',
+    'groups',
+    'auth',
+    'admins',
+    'audit',
+    'usage',
+    'metrics',
+    'alerts',
+  ]);
   const server = readServer(r.child('server') ?? new ConfigReader({}, 'server', r.problems), baseDir);
   const directory = readDirectory(r, baseDir);
   const features = readFeatures(r, directory);
+  const alerts = readAlerts(r, doc, features, directory);
   const auth = readAuth(r, baseDir);
+  const history = readHistory(r);
+  const metrics = readMetrics(r, server);
   if (r.problems.length > 0) throw new ConfigError(source, r.problems);
-  const config: Config = { source, server, features, directory, auth };
+  const config: Config = { source, server, features, directory, auth, history, metrics, alerts };
   // The engine's own rules (user caps, named capacity, reserves against the pool) are config
   // errors too: build one to find out, as the daemon would at start.
   const problem = engineProblem(config);

@@ -1,6 +1,9 @@
 import type { FeatureConfig } from '../engine/types.js';
+import type { AlertConfig } from './alerts.js';
 import type { AuthConfig } from './auth.js';
 import type { DirectoryConfig } from './directory.js';
+import type { HistoryConfig } from './history.js';
+import type { MetricsConfig } from './metrics.js';
 
 /** A host and port to listen on or connect to. */
 export interface Endpoint {
@@ -20,6 +23,12 @@ export interface Config {
   directory: DirectoryConfig;
   /** [auth] and [admins.*]. */
   auth: AuthConfig;
+  /** [alerts.*]: seat alerts (src/reports/alerts.ts), in file order. */
+  alerts: AlertConfig[];
+  /** [audit] and [usage]: retention of the audit trail and the usage rollups. */
+  history: HistoryConfig;
+  /** [metrics]: the Prometheus endpoint; absent = no metrics server. */
+  metrics?: MetricsConfig;
 }
 
 /** [server.tls]: the TLS listeners and their certificate (PEM file paths, absolute). */

@@ -1,5 +1,6 @@
 import type { Clock } from '../engine/clock.js';
 import type { LeaseEngine } from '../engine/engine.js';
+import type { AuditEvent } from '../reports/audit-events.js';
 import type { Authenticator } from './auth.js';
 import type { Logger } from './logger.js';
 import type { SessionLinks } from './session-links.js';
@@ -47,6 +48,8 @@ export interface ServerContext {
   readonly journal: DurabilityGate;
   readonly admin: AdminHooks;
   readonly limits: ConnectionLimits;
+  /** The audit trail (history.ts): admin actions are recorded here with who did them. */
+  readonly audit: { record(event: AuditEvent): unknown };
   /** Decides who a connection is at the handshake (auth.ts). */
   readonly auth: Authenticator;
   readonly serverName: string;

@@ -11,13 +11,16 @@ import type { LeaseEngine } from '../engine/engine.js';
 import { codeForReclaim } from '../protocol/codes.js';
 import { ConfigInvalidError, LeaseholdError } from '../protocol/errors.js';
 import { formatHostPort } from '../protocol/names.js';
+import { AlertWatch } from '../reports/alert-delivery.js';
 import type { JournalFaults } from '../store/index.js';
 import { Authenticator } from './auth.js';
 import { monotonicClock } from './clock.js';
 import { ClientConnection } from './connection.js';
 import type { ServerContext } from './context.js';
+import { History } from './history.js';
 import { type AcceptedSocket, listen, listenTls, listenUnix } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
+import { MetricsServer } from './metrics.js';
 import { Persistence } from './persistence.js';
 import { SessionLinks } from './session-links.js';
 import { Sweeper } from './sweeper.js';
@@ -32,6 +35,8 @@ export interface DaemonOptions {
   configPath?: string;
   /** `serve --force-recover`: start from the last good point of damaged state files. */
   forceRecover?: boolean;
+  /** Wall clock (epoch ms) for the audit trail's times; default Date.now. Tests fake it. */
+  wallClock?: () => number;
   /** Test-only: make the journal's writes or fsyncs fail. */
   faults?: JournalFaults;
   /** A write or fsync failed: the daemon has stopped acknowledging and closed its connections. */
@@ -44,6 +49,8 @@ export class Daemon {
   readonly #perAddress = new Map<string, number>();
   #servers: Server[] = [];
   readonly #tlsServers: Server[] = [];
+  #metrics: MetricsServer | undefined;
+  #alerts: AlertWatch | undefined;
   #closed = false;
 
   private constructor(
@@ -53,6 +60,15 @@ export class Daemon {
     readonly persistence: Persistence,
     private readonly configPath: string | undefined,
   ) {}
+
+  get #history(): History {
+    return this.ctx.audit as History;
+  }
+
+  /** The usage rollups (issue 7), live. */
+  get usage(): History['rollups'] {
+    return this.#history.rollups;
+  }
 
   /** Exit code for `serve` after a requested shutdown. */
   readonly shutdownExitCode = 0;
@@ -110,9 +126,17 @@ export class Daemon {
     if (restartOnly.length > 0) {
       logger.warn({ keys: restartOnly }, 'reload: these [server] settings take effect at the next restart');
     }
-    this.config = { ...this.config, features: next.features, directory: next.directory, auth: next.auth };
+    this.config = {
+      ...this.config,
+      features: next.features,
+      directory: next.directory,
+      auth: next.auth,
+      alerts: next.alerts,
+    };
     // New credentials apply to the next handshakes; connections already in keep their role.
     this.ctx.auth.update(next.auth);
+    this.#alerts?.update(next.alerts);
+    this.#history.reloaded(result);
     logger.info({ config: this.configPath, ...result }, 'config reloaded; every lease kept');
     this.ctx.sweeper.poke();
     return result;
@@ -141,8 +165,25 @@ export class Daemon {
       ...(options.forceRecover ? { forceRecover: true } : {}),
       ...(options.faults ? { faults: options.faults } : {}),
       onFatal: (err) => daemon?.fatal(err, options.onFatal),
+      onSync: (ms, records) => {
+        if (daemon) daemon.#metrics?.metrics.journalSynced(ms, records);
+      },
     });
     const engine = persistence.engine;
+    let history: History;
+    try {
+      history = await History.open({
+        config,
+        engine,
+        now: () => clock.now(),
+        ...(options.wallClock ? { wallClock: options.wallClock } : {}),
+        logger,
+        version: options.version ?? '0.0.0',
+      });
+    } catch (err) {
+      await persistence.close();
+      throw err;
+    }
     const links = new SessionLinks();
     const sweeper = new Sweeper(engine, clock, (err) => logger.error({ err }, 'sweep failed'));
     const ctx: ServerContext = {
@@ -153,6 +194,7 @@ export class Daemon {
       sweeper,
       auth: new Authenticator(config.auth, clock, logger),
       journal: persistence,
+      audit: history,
       admin: {
         reload: () => daemon!.reload(),
         requestShutdown: () => daemon!.requestShutdown(),
@@ -169,6 +211,7 @@ export class Daemon {
     };
     daemon = new Daemon(config, engine, ctx, persistence, options.configPath);
     daemon.#wireEngineEvents();
+    daemon.#alerts = new AlertWatch({ engine, alerts: config.alerts, logger });
     // One count of connections across the TCP and TLS listeners: the limits are the server's.
     const counter = {
       total: () => daemon.#sockets.size,
@@ -176,6 +219,12 @@ export class Daemon {
     };
     const refused = (peer: string, reason: string) => logger.warn({ peer }, `connection refused: ${reason}`);
     try {
+      if (config.metrics) {
+        const connections = () => daemon.#connections.size;
+        const sources = { engine, clock, connections, version: options.version ?? '0.0.0' };
+        daemon.#metrics = await MetricsServer.start(config.metrics.listen, sources, logger);
+        logger.info({ address: formatEndpoint(daemon.#metrics.address) }, 'metrics listening');
+      }
       for (const endpoint of s.listen) {
         const server = await listen(
           endpoint,
@@ -218,6 +267,11 @@ export class Daemon {
     return this.#servers.map((server) => addressOf(server));
   }
 
+  /** The [metrics] endpoint actually bound, when configured. */
+  get metricsAddress(): Endpoint | undefined {
+    return this.#metrics?.address;
+  }
+
   /** The TLS listeners' addresses actually bound (also part of `addresses`). */
   get tlsAddresses(): Endpoint[] {
     return this.#tlsServers.map((server) => addressOf(server));
@@ -231,6 +285,8 @@ export class Daemon {
     if (this.#closed) return;
     this.#closed = true;
     this.ctx.sweeper.stop();
+    const metricsClosed = this.#metrics?.close();
+    const alertsClosed = this.#alerts?.close();
     this.engine.setDraining(true);
     // server.close() waits for open connections to end, so those are told and closed first.
     const closed = Promise.all(
@@ -242,12 +298,16 @@ export class Daemon {
     }
     const timeout = this.config.server.shutdownTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    const finished = Promise.all([closed, this.persistence.close()]).then(() => 'done' as const);
+    const finished = Promise.all([closed, this.persistence.close(), this.#history.close()]).then(
+      () => 'done' as const,
+    );
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), timeout);
     });
     const outcome = await Promise.race([finished, late]).finally(() => clearTimeout(timer));
     for (const socket of this.#sockets) socket.destroy();
+    await metricsClosed;
+    await alertsClosed;
     if (outcome === 'late')
       this.ctx.logger.warn({ timeoutMs: timeout }, 'shutdown took too long; stopping anyway');
     this.ctx.logger.info({ leases: this.engine.leaseCount }, 'leasehold stopped');
@@ -259,6 +319,8 @@ export class Daemon {
     this.#closed = true;
     this.ctx.logger.fatal({ err }, 'the journal could not be written: stopping; restart to recover');
     this.ctx.sweeper.stop();
+    void this.#metrics?.close();
+    void this.#alerts?.close();
     for (const server of this.#servers) server.close();
     for (const socket of this.#sockets) socket.destroy();
     report?.(err);

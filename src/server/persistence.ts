@@ -41,6 +41,8 @@ export interface PersistenceOptions {
   /** Test-only: make the journal's writes or fsyncs fail. */
   faults?: JournalFaults;
   onFatal: (err: StoreFailedError) => void;
+  /** After each journal fsync: its duration and the records it made durable (metrics). */
+  onSync?: (ms: number, records: number) => void;
 }
 
 export class Persistence implements DurabilityGate {
@@ -73,6 +75,7 @@ export class Persistence implements DurabilityGate {
       lastSeq: recovered.lastSeq,
       durability: s.durability,
       onFatal: options.onFatal,
+      ...(options.onSync ? { onSync: options.onSync } : {}),
       ...(options.faults ? { faults: options.faults } : {}),
     });
     const engine = LeaseEngine.restore(

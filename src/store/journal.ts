@@ -53,6 +53,8 @@ export interface JournalOptions {
   durability?: Durability;
   /** Called once when the writer fails; the daemon should log the error and exit non-zero. */
   onFatal?: (error: StoreFailedError) => void;
+  /** After each completed fsync: how long the fdatasync took and how many records it made durable. */
+  onSync?: (ms: number, records: number) => void;
   faults?: JournalFaults;
 }
 
@@ -112,6 +114,7 @@ export class JournalWriter {
   readonly dir: string;
   readonly durability: Durability;
   private readonly onFatal: ((error: StoreFailedError) => void) | undefined;
+  private readonly onSync: ((ms: number, records: number) => void) | undefined;
   private readonly faults: JournalFaults;
 
   private handle: FileHandle;
@@ -150,6 +153,7 @@ export class JournalWriter {
     this.dir = dir;
     this.durability = options.durability ?? 'fsync';
     this.onFatal = options.onFatal;
+    this.onSync = options.onSync;
     this.faults = options.faults ?? {};
     this.handle = handle;
     this.fileName = fileName;
@@ -390,14 +394,17 @@ export class JournalWriter {
     this.counters.writes++;
     this.counters.bytes += bytes.length;
     if (this.durability === 'fsync') {
+      let started = 0;
       try {
         await this.faults.beforeSync?.();
+        started = performance.now();
         await this.handle.datasync();
       } catch (err) {
         this.fail('fsync', err);
         return;
       }
       this.counters.syncs++;
+      this.reportSync(performance.now() - started, records.length);
     }
     this.durable = batch.lastSeq;
     this.inFlight = undefined;
@@ -430,6 +437,17 @@ export class JournalWriter {
       }
     }
     for (const r of requests) r.waiter.resolve();
+  }
+
+  /** A throwing onSync is the caller's bug: surface it as uncaught, never stall the write loop. */
+  private reportSync(ms: number, records: number): void {
+    try {
+      this.onSync?.(ms, records);
+    } catch (callbackError) {
+      queueMicrotask(() => {
+        throw callbackError;
+      });
+    }
   }
 
   /** Enters the failed state (once): reject everything waiting, release the file, tell the daemon. */

@@ -45,6 +45,7 @@ export function memoryServer(
     sweeper,
     auth: new Authenticator(OPEN_AUTH, clock, logger),
     journal: ALWAYS_DURABLE,
+    audit: { record: () => undefined },
     admin: {
       reload: () => ({ added: [], removed: [], changed: [] }),
       requestShutdown: () => {},

@@ -23,12 +23,22 @@ import type {
 } from '../../protocol/messages.js';
 import type { ClientConnection } from '../connection.js';
 
-/** One log line per admin action, naming who did it (issue 6 §4). */
+/** One log line and one audit line per admin action, naming who did it (issue 6 §4, issue 7 §1). */
 export function logAdminAction(
   conn: ClientConnection,
   action: string,
   fields: Record<string, unknown>,
 ): void {
+  const p = conn.principal;
+  conn.ctx.audit.record({
+    t: 'admin',
+    action,
+    ...(p?.name ? { admin: p.name } : {}),
+    ...(p?.role ? { role: p.role } : {}),
+    peer: conn.peer,
+    // Through JSON: fields left undefined are dropped, as they would be on the audit line.
+    detail: JSON.parse(JSON.stringify(fields)) as Record<string, unknown>,
+  });
   conn.ctx.logger.info(
     {
       action,

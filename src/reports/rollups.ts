@@ -1,0 +1,582 @@
+/**
+ * Hourly usage rollups (issue 7 §2): per feature × group × UTC hour, computed only from audit
+ * events applied in `seq` order, so the audit trail rebuilds them exactly (`report usage --source
+ * audit` must give the same numbers as usage.json).
+ *
+ * Group key: the lease's or waiter's `group`, '-' when it has none, and '*' for the feature total
+ * (always kept; its peak is the peak of the total, not the sum of the groups' peaks).
+ *
+ * Time: the integrals run from one record's `ts` to the next while the daemon runs. `stop` closes
+ * them and nothing accrues until the next `start`; a `start` without a `stop` before it (a crash)
+ * closes the previous integral at the start's time. An integral that crosses an hour boundary is
+ * split exactly at the boundary, and the holders and waiters of that moment enter the new hour's
+ * buckets. A record whose `ts` is earlier than the last one (the wall clock stepped back) is booked
+ * at the last time instead, so time never runs backwards in an integral.
+ *
+ * Queue waits: each bucket keeps at most WAIT_SAMPLE_CAP waits. When the sample is full, every
+ * other kept value is dropped and the stride doubles: the sample then holds the waits number 0,
+ * stride, 2·stride, ... of the bucket in the order they were applied — the same for the same
+ * records, and each kept value stands for `stride` waits when percentiles are merged.
+ */
+import type { AuditEvent, AuditLease, AuditWaiter } from './audit-events.js';
+
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
+/** Buckets are kept at least 13 months. */
+export const DEFAULT_USAGE_RETENTION_MS = 400 * DAY_MS;
+/** The most queue waits a bucket keeps (see the header on downsampling). */
+export const WAIT_SAMPLE_CAP = 1000;
+/** The group key of a feature's total. */
+export const ALL_GROUPS = '*';
+/** The group key of leases and waiters that count toward no group. */
+export const NO_GROUP = '-';
+
+type StartEvent = Extract<AuditEvent, { readonly t: 'start' }>;
+
+/** One audit record as the rollups take it: `ts` in epoch milliseconds. */
+export type UsageRecord = AuditEvent & { readonly seq: number; readonly ts: number };
+
+/** One feature × group × UTC hour. */
+export interface HourBucket {
+  /** Start of the UTC hour, epoch ms. */
+  readonly hour: number;
+  readonly feature: string;
+  /** The group, '-' for none, '*' for the feature total. */
+  readonly group: string;
+  /** Licensed seats of the feature: the most during the hour. */
+  readonly seats: number;
+  /** The most seats in use at once. */
+  readonly peak: number;
+  /** Integral of the seats in use over the hour (seat·ms). */
+  readonly seatMs: number;
+  /** Distinct users who held a lease at any time in the hour, sorted. */
+  readonly users: readonly string[];
+  readonly grants: number;
+  /** Denials by error code ('*' buckets only: deny events name no group). */
+  readonly denials: Readonly<Record<string, number>>;
+  readonly queueEntries: number;
+  /** How many waiters left the queue (for any reason) in the hour. */
+  readonly waitCount: number;
+  /** Their waits (ms), downsampled to WAIT_SAMPLE_CAP: every `waitStride`-th wait. */
+  readonly waits: readonly number[];
+  readonly waitStride: number;
+  /** The most waiters at once. */
+  readonly longestQueue: number;
+  /** '*' only: ms spent at each level of demand (seats in use + seats waited for). */
+  readonly demand?: Readonly<Record<string, number>>;
+}
+
+export interface BucketFilter {
+  readonly feature?: string;
+  readonly group?: string;
+  /** Buckets whose hour ends after this. */
+  readonly fromMs?: number;
+  /** Buckets whose hour starts before this. */
+  readonly toMs?: number;
+}
+
+/** The JSON form of a bucket in usage.json: `hour` as an ISO time. */
+export type HourBucketJSON = Omit<HourBucket, 'hour'> & { readonly hour: string };
+
+export interface UsageRollupsJSON {
+  readonly version: 1;
+  readonly lastSeq: number;
+  readonly live: {
+    readonly running: boolean;
+    readonly lastMs: number | null;
+    readonly seats: Readonly<Record<string, number>>;
+    readonly leases: readonly AuditLease[];
+    readonly waiters: readonly AuditWaiter[];
+  };
+  readonly buckets: readonly HourBucketJSON[];
+}
+
+/** Mutable bucket; `buckets()` hands out HourBucket snapshots. */
+interface Bucket {
+  hour: number;
+  feature: string;
+  group: string;
+  seats: number;
+  peak: number;
+  seatMs: number;
+  users: Set<string>;
+  grants: number;
+  denials: Map<string, number>;
+  queueEntries: number;
+  waitCount: number;
+  waits: number[];
+  waitStride: number;
+  longestQueue: number;
+  demand: Map<number, number> | undefined;
+}
+
+/** What is in use and waiting right now in one feature × group (or the total). */
+interface LiveUse {
+  inUse: number;
+  waiters: number;
+  waitingSeats: number;
+  /** user → number of leases held. */
+  holders: Map<string, number>;
+}
+
+const emptyUse = (): LiveUse => ({ inUse: 0, waiters: 0, waitingSeats: 0, holders: new Map() });
+const isIdle = (u: LiveUse) => u.inUse === 0 && u.waiters === 0 && u.holders.size === 0;
+/** A shared lease joins a seat another lease of its user holds: it takes none of its own. */
+const seatsOf = (lease: AuditLease) => (lease.shared ? 0 : lease.count);
+const groupOf = (x: { readonly group?: string | undefined }) => x.group ?? NO_GROUP;
+export const hourOf = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
+const keyOf = (feature: string, group: string) => `${feature}\u0000${group}`;
+
+function copyLease(l: AuditLease): AuditLease {
+  return {
+    lease: l.lease,
+    feature: l.feature,
+    user: l.user,
+    host: l.host,
+    count: l.count,
+    ...(l.group === undefined ? {} : { group: l.group }),
+    type: l.type,
+    ...(l.shared ? { shared: true } : {}),
+  };
+}
+
+function copyWaiter(w: AuditWaiter): AuditWaiter {
+  return {
+    ticket: w.ticket,
+    feature: w.feature,
+    user: w.user,
+    host: w.host,
+    count: w.count,
+    ...(w.group === undefined ? {} : { group: w.group }),
+  };
+}
+
+export class UsageRollups {
+  /** The seq of the last record applied (0: none yet; audit seqs start at 1). */
+  private seq = 0;
+  private running = false;
+  private lastMs: number | null = null;
+  private readonly seats = new Map<string, number>();
+  private readonly leases = new Map<string, AuditLease>();
+  private readonly waiters = new Map<string, AuditWaiter>();
+  /** feature → group (and '*') → live use; idle entries are removed. */
+  private readonly live = new Map<string, Map<string, LiveUse>>();
+  /** hour → feature\0group → bucket. */
+  private readonly hours = new Map<number, Map<string, Bucket>>();
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /**
+   * Applies one record. Records must come in seq order; one with a seq not above `lastSeq` was
+   * applied already and is skipped (returns false), so catching up twice is harmless.
+   */
+  apply(record: UsageRecord): boolean {
+    if (record.seq <= this.seq) return false;
+    const first = this.seq === 0;
+    this.seq = record.seq;
+    if (first && record.t !== 'start' && record.t !== 'stop') {
+      // The trail starts mid-stream (older files pruned): count from its first record.
+      this.running = true;
+    }
+    const at = this.accrueTo(record.ts);
+    switch (record.t) {
+      case 'start':
+        this.restart(at, record.features, record.leases);
+        break;
+      case 'stop':
+        this.running = false;
+        for (const lease of [...this.leases.values()]) this.removeLease(lease.lease);
+        for (const ticket of [...this.waiters.keys()]) this.removeWaiter(ticket);
+        break;
+      case 'grant':
+        this.addLease(at, record);
+        for (const b of this.touched(at, record.feature, groupOf(record))) b.grants++;
+        break;
+      case 'release':
+      case 'reclaim':
+        this.removeLease(record.lease);
+        break;
+      case 'deny': {
+        // Deny events name no group today; count one toward its group should they ever carry it.
+        const group = 'group' in record && typeof record.group === 'string' ? record.group : undefined;
+        const targets = [this.bucket(at, record.feature, ALL_GROUPS)];
+        if (group !== undefined) targets.push(this.bucket(at, record.feature, group));
+        for (const b of targets) b.denials.set(record.code, (b.denials.get(record.code) ?? 0) + 1);
+        break;
+      }
+      case 'queue':
+        this.addWaiter(at, record);
+        for (const b of this.touched(at, record.feature, groupOf(record))) b.queueEntries++;
+        break;
+      case 'dequeue':
+        this.removeWaiter(record.ticket);
+        for (const b of this.touched(at, record.feature, groupOf(record))) addWait(b, record.waitedMs);
+        break;
+      case 'seats':
+        this.setSeats(at, record.feature, record.seats);
+        break;
+      case 'reload':
+      case 'admin':
+        break;
+      default: {
+        const never: never = record;
+        void never;
+      }
+    }
+    return true;
+  }
+
+  /** Closes the integrals up to `atMs` (to read the current hour); no record is implied. */
+  advance(atMs: number): void {
+    this.accrueTo(atMs);
+  }
+
+  buckets(filter: BucketFilter = {}): HourBucket[] {
+    const out: HourBucket[] = [];
+    for (const [hour, byKey] of this.hours) {
+      if (filter.fromMs !== undefined && hour + HOUR_MS <= filter.fromMs) continue;
+      if (filter.toMs !== undefined && hour >= filter.toMs) continue;
+      for (const b of byKey.values()) {
+        if (filter.feature !== undefined && b.feature !== filter.feature) continue;
+        if (filter.group !== undefined && b.group !== filter.group) continue;
+        out.push(snapshot(b));
+      }
+    }
+    return out.sort(compareBuckets);
+  }
+
+  /** Drops the buckets whose hour ended `retentionMs` or more before `nowMs`. */
+  prune(nowMs: number, retentionMs: number = DEFAULT_USAGE_RETENTION_MS): number {
+    let dropped = 0;
+    for (const [hour, byKey] of this.hours) {
+      if (hour + HOUR_MS <= nowMs - retentionMs) {
+        dropped += byKey.size;
+        this.hours.delete(hour);
+      }
+    }
+    return dropped;
+  }
+
+  toJSON(): UsageRollupsJSON {
+    return {
+      version: 1,
+      lastSeq: this.seq,
+      live: {
+        running: this.running,
+        lastMs: this.lastMs,
+        seats: Object.fromEntries([...this.seats].sort(([a], [b]) => compare(a, b))),
+        leases: [...this.leases.values()].map(copyLease),
+        waiters: [...this.waiters.values()].map(copyWaiter),
+      },
+      buckets: this.buckets().map((b) => ({ ...b, hour: new Date(b.hour).toISOString() })),
+    };
+  }
+
+  /** Rebuilds rollups saved by toJSON (usage-store.ts checks the shape of a file first). */
+  static fromJSON(doc: UsageRollupsJSON): UsageRollups {
+    const r = new UsageRollups();
+    r.seq = doc.lastSeq;
+    r.running = doc.live.running;
+    r.lastMs = doc.live.lastMs;
+    for (const [feature, seats] of Object.entries(doc.live.seats)) r.seats.set(feature, seats);
+    for (const lease of doc.live.leases) {
+      r.leases.set(lease.lease, copyLease(lease));
+      r.changeUse(lease.feature, groupOf(lease), (u) => holdLease(u, lease, +1));
+    }
+    for (const waiter of doc.live.waiters) {
+      r.waiters.set(waiter.ticket, copyWaiter(waiter));
+      r.changeUse(waiter.feature, groupOf(waiter), (u) => waitFor(u, waiter, +1));
+    }
+    for (const b of doc.buckets) {
+      const hour = Date.parse(b.hour);
+      let byKey = r.hours.get(hour);
+      if (!byKey) {
+        byKey = new Map();
+        r.hours.set(hour, byKey);
+      }
+      byKey.set(keyOf(b.feature, b.group), {
+        hour,
+        feature: b.feature,
+        group: b.group,
+        seats: b.seats,
+        peak: b.peak,
+        seatMs: b.seatMs,
+        users: new Set(b.users),
+        grants: b.grants,
+        denials: new Map(Object.entries(b.denials)),
+        queueEntries: b.queueEntries,
+        waitCount: b.waitCount,
+        waits: [...b.waits],
+        waitStride: b.waitStride,
+        longestQueue: b.longestQueue,
+        demand: b.demand && new Map(Object.entries(b.demand).map(([k, v]) => [Number(k), v])),
+      });
+    }
+    return r;
+  }
+
+  // --- time ---
+
+  /** Accrues the integrals up to `ts` (clamped to the last time); returns the time to book at. */
+  private accrueTo(ts: number): number {
+    const to = this.lastMs === null ? ts : Math.max(ts, this.lastMs);
+    let from = this.lastMs ?? to;
+    if (this.running) {
+      while (from < to) {
+        const hour = hourOf(from);
+        // Time runs on past an hour boundary: what is live then enters the new hour. (Opened here,
+        // not when a record lands exactly on the boundary, so where the reads split time changes
+        // nothing, and a lease released at 11:00:00.000 does not show in the 11:00 hour.)
+        if (from === hour) this.openHour(hour);
+        const until = Math.min(to, hour + HOUR_MS);
+        this.accrueSegment(from, until - from);
+        from = until;
+      }
+    }
+    this.lastMs = to;
+    return to;
+  }
+
+  private accrueSegment(at: number, ms: number): void {
+    for (const feature of this.liveFeatures()) {
+      const total = this.bucket(at, feature, ALL_GROUPS);
+      const use = this.use(feature, ALL_GROUPS);
+      total.seatMs += use.inUse * ms;
+      const level = use.inUse + use.waitingSeats;
+      total.demand!.set(level, (total.demand!.get(level) ?? 0) + ms);
+      for (const [group, u] of this.live.get(feature) ?? []) {
+        if (group !== ALL_GROUPS && u.inUse > 0) this.bucket(at, feature, group).seatMs += u.inUse * ms;
+      }
+    }
+  }
+
+  /** At an hour boundary: every live feature and group enters the new hour as it stands. */
+  private openHour(hour: number): void {
+    for (const feature of this.liveFeatures()) {
+      this.bucket(hour, feature, ALL_GROUPS);
+      for (const group of this.live.get(feature)?.keys() ?? []) this.bucket(hour, feature, group);
+    }
+  }
+
+  private *liveFeatures(): Generator<string> {
+    for (const [feature, seats] of this.seats) if (seats > 0 || this.live.has(feature)) yield feature;
+    for (const feature of this.live.keys()) if (!this.seats.has(feature)) yield feature;
+  }
+
+  // --- live state ---
+
+  private restart(at: number, features: StartEvent['features'], leases: readonly AuditLease[]): void {
+    this.leases.clear();
+    this.waiters.clear();
+    this.live.clear();
+    this.seats.clear();
+    this.running = true;
+    for (const f of features) this.setSeats(at, f.name, f.seats);
+    for (const lease of leases) this.addLease(at, lease);
+    for (const feature of this.liveFeatures()) this.bucket(at, feature, ALL_GROUPS);
+  }
+
+  private setSeats(at: number, feature: string, seats: number): void {
+    this.seats.set(feature, seats);
+    if (seats <= 0 && !this.live.has(feature)) {
+      this.seats.delete(feature);
+      return;
+    }
+    // Every bucket of the feature in this hour shows the feature's licensed seats.
+    this.bucket(at, feature, ALL_GROUPS);
+    for (const b of this.hours.get(hourOf(at))?.values() ?? []) {
+      if (b.feature === feature) b.seats = Math.max(b.seats, seats);
+    }
+  }
+
+  private addLease(at: number, lease: AuditLease): void {
+    if (this.leases.has(lease.lease)) this.removeLease(lease.lease);
+    this.leases.set(lease.lease, copyLease(lease));
+    this.changeUse(lease.feature, groupOf(lease), (u) => holdLease(u, lease, +1));
+    for (const b of this.touched(at, lease.feature, groupOf(lease))) {
+      b.users.add(lease.user);
+      this.refresh(b);
+    }
+  }
+
+  private removeLease(id: string): void {
+    const lease = this.leases.get(id);
+    if (!lease) return; // unknown (the trail started later): it was never counted
+    this.leases.delete(id);
+    this.changeUse(lease.feature, groupOf(lease), (u) => holdLease(u, lease, -1));
+  }
+
+  private addWaiter(at: number, waiter: AuditWaiter): void {
+    if (this.waiters.has(waiter.ticket)) this.removeWaiter(waiter.ticket);
+    this.waiters.set(waiter.ticket, copyWaiter(waiter));
+    this.changeUse(waiter.feature, groupOf(waiter), (u) => waitFor(u, waiter, +1));
+    for (const b of this.touched(at, waiter.feature, groupOf(waiter))) this.refresh(b);
+  }
+
+  private removeWaiter(ticket: string): void {
+    const waiter = this.waiters.get(ticket);
+    if (!waiter) return;
+    this.waiters.delete(ticket);
+    this.changeUse(waiter.feature, groupOf(waiter), (u) => waitFor(u, waiter, -1));
+  }
+
+  /** Applies `change` to the group's and the total's live use, dropping entries left idle. */
+  private changeUse(feature: string, group: string, change: (u: LiveUse) => void): void {
+    let groups = this.live.get(feature);
+    if (!groups) {
+      groups = new Map();
+      this.live.set(feature, groups);
+    }
+    for (const g of [group, ALL_GROUPS]) {
+      let u = groups.get(g);
+      if (!u) {
+        u = emptyUse();
+        groups.set(g, u);
+      }
+      change(u);
+      if (isIdle(u)) groups.delete(g);
+    }
+    if (groups.size === 0) this.live.delete(feature);
+  }
+
+  private use(feature: string, group: string): LiveUse {
+    return this.live.get(feature)?.get(group) ?? emptyUse();
+  }
+
+  // --- buckets ---
+
+  /** The group's and the total's buckets of the hour of `at`. */
+  private touched(at: number, feature: string, group: string): Bucket[] {
+    return [this.bucket(at, feature, group), this.bucket(at, feature, ALL_GROUPS)];
+  }
+
+  /** Raises the bucket's maxima to what is live now. */
+  private refresh(b: Bucket): void {
+    const u = this.use(b.feature, b.group);
+    b.peak = Math.max(b.peak, u.inUse);
+    b.longestQueue = Math.max(b.longestQueue, u.waiters);
+    b.seats = Math.max(b.seats, this.seats.get(b.feature) ?? 0);
+  }
+
+  /** The bucket of the hour of `at`; a new one starts with what is live now (holders, queue). */
+  private bucket(at: number, feature: string, group: string): Bucket {
+    const hour = hourOf(at);
+    let byKey = this.hours.get(hour);
+    if (!byKey) {
+      byKey = new Map();
+      this.hours.set(hour, byKey);
+    }
+    const key = keyOf(feature, group);
+    let b = byKey.get(key);
+    if (!b) {
+      const u = this.use(feature, group);
+      b = {
+        hour,
+        feature,
+        group,
+        seats: this.seats.get(feature) ?? 0,
+        peak: u.inUse,
+        seatMs: 0,
+        users: new Set(u.holders.keys()),
+        grants: 0,
+        denials: new Map(),
+        queueEntries: 0,
+        waitCount: 0,
+        waits: [],
+        waitStride: 1,
+        longestQueue: u.waiters,
+        demand: group === ALL_GROUPS ? new Map() : undefined,
+      };
+      byKey.set(key, b);
+    }
+    return b;
+  }
+}
+
+function holdLease(u: LiveUse, lease: AuditLease, sign: 1 | -1): void {
+  u.inUse += sign * seatsOf(lease);
+  const held = (u.holders.get(lease.user) ?? 0) + sign;
+  if (held > 0) u.holders.set(lease.user, held);
+  else u.holders.delete(lease.user);
+}
+
+function waitFor(u: LiveUse, waiter: AuditWaiter, sign: 1 | -1): void {
+  u.waiters += sign;
+  u.waitingSeats += sign * waiter.count;
+}
+
+/** Keeps every `waitStride`-th wait; halves the sample and doubles the stride when full. */
+function addWait(b: Bucket, waitedMs: number): void {
+  if (b.waitCount % b.waitStride === 0) {
+    b.waits.push(waitedMs);
+    if (b.waits.length >= WAIT_SAMPLE_CAP) {
+      b.waits = b.waits.filter((_, i) => i % 2 === 0);
+      b.waitStride *= 2;
+    }
+  }
+  b.waitCount++;
+}
+
+/** Plain code-unit order: stable across locales, and '*' (the total) sorts before groups. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareBuckets(a: HourBucket, b: HourBucket): number {
+  return a.hour - b.hour || compare(a.feature, b.feature) || compare(a.group, b.group);
+}
+
+function snapshot(b: Bucket): HourBucket {
+  return {
+    hour: b.hour,
+    feature: b.feature,
+    group: b.group,
+    seats: b.seats,
+    peak: b.peak,
+    seatMs: b.seatMs,
+    users: [...b.users].sort(compare),
+    grants: b.grants,
+    denials: Object.fromEntries([...b.denials].sort(([x], [y]) => compare(x, y))),
+    queueEntries: b.queueEntries,
+    waitCount: b.waitCount,
+    waits: [...b.waits],
+    waitStride: b.waitStride,
+    longestQueue: b.longestQueue,
+    ...(b.demand ? { demand: Object.fromEntries([...b.demand].sort(([x], [y]) => x - y)) } : {}),
+  };
+}
+
+/**
+ * A percentile of merged wait samples (nearest rank, each value weighted by its sample's stride):
+ * the smallest wait w such that at least `p` (0..1) of the waits are ≤ w; null without waits.
+ */
+export function waitPercentile(
+  samples: readonly { readonly waits: readonly number[]; readonly waitStride: number }[],
+  p: number,
+): number | null {
+  const weighted = new Map<number, number>();
+  for (const s of samples) for (const w of s.waits) weighted.set(w, (weighted.get(w) ?? 0) + s.waitStride);
+  return weightedRank(weighted, p);
+}
+
+/**
+ * The smallest key k such that the weights of the keys ≤ k make up at least `p` (0..1) of the
+ * total; null when the total is 0. Used for wait percentiles and for the demand levels of rightsize
+ * (`p` as a fraction: the comparison is done as `sum·den ≥ num·total` with integers when it can).
+ */
+export function weightedRank(weights: ReadonlyMap<number, number>, p: number): number | null {
+  const entries = [...weights].filter(([, w]) => w > 0).sort(([a], [b]) => a - b);
+  const total = entries.reduce((s, [, w]) => s + w, 0);
+  if (total === 0) return null;
+  // p as a ratio of integers (p has at most 4 decimals in practice: 0.5, 0.95, 0.99, 1).
+  const den = 10_000;
+  const num = Math.round(p * den);
+  let sum = 0;
+  for (const [key, w] of entries) {
+    sum += w;
+    if (sum * den >= num * total) return key;
+  }
+  return entries[entries.length - 1]![0];
+}

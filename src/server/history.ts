@@ -1,0 +1,112 @@
+/**
+ * Usage history for the running daemon (issue 7): every engine event that belongs in the audit
+ * trail, every admin action, reloads, start and stop become audit lines (src/reports/audit-log.ts),
+ * and each line also feeds the hourly usage rollups (src/reports/rollups.ts), which are saved to
+ * `usage.json` every `[usage] save_interval` and at stop. The rollups are computed from the audit
+ * records alone, so at start they catch up with whatever the audit trail holds beyond their last
+ * save (a crash loses neither), and `report usage --source audit` can rebuild them.
+ *
+ * Appending is synchronous and cheap (the audit log writes in batches, asynchronously), so nothing
+ * here slows a checkout beyond the journal's own cost.
+ */
+import { join } from 'node:path';
+import type { Config } from '../config/types.js';
+import type { LeaseEngine } from '../engine/engine.js';
+import { type AuditEvent, auditEngineEvents, auditLease } from '../reports/audit-events.js';
+import { AuditLog, type AuditRecord, recordTime } from '../reports/audit-log.js';
+import type { UsageRollups } from '../reports/rollups.js';
+import { catchUp, loadUsage, saveUsage } from '../reports/usage-store.js';
+import type { Logger } from './logger.js';
+
+export interface HistoryOptions {
+  readonly config: Config;
+  readonly engine: LeaseEngine;
+  /** The engine's monotonic clock. */
+  readonly now: () => number;
+  /** Wall clock (epoch ms) for the audit lines; default Date.now. */
+  readonly wallClock?: () => number;
+  readonly logger: Logger;
+  readonly version: string;
+}
+
+export class History {
+  #unsubscribe: (() => void) | undefined;
+  #saveTimer: NodeJS.Timeout | undefined;
+  #saving: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  private constructor(
+    private readonly audit: AuditLog,
+    readonly rollups: UsageRollups,
+    private readonly stateDir: string,
+    private readonly options: HistoryOptions,
+  ) {}
+
+  static async open(options: HistoryOptions): Promise<History> {
+    const { config, logger } = options;
+    const stateDir = config.server.stateDir;
+    const wallClock = options.wallClock ?? Date.now;
+    const audit = await AuditLog.open({
+      dir: join(stateDir, 'audit'),
+      retentionMs: config.history.auditRetentionMs,
+      wallClock,
+      onError: (err) => logger.error({ err }, 'audit trail: write failed'),
+    });
+    const rollups = await loadUsage(stateDir);
+    const caughtUp = await catchUp(rollups, stateDir);
+    if (caughtUp > 0) logger.info({ records: caughtUp }, 'usage rollups caught up from the audit trail');
+    const history = new History(audit, rollups, stateDir, options);
+    history.#unsubscribe = auditEngineEvents(options.engine, options.now, (event) => history.record(event));
+    const { engine } = options;
+    history.record({
+      t: 'start',
+      version: options.version,
+      features: engine.featureStatus().map((f) => ({ name: f.name, seats: f.seats })),
+      leases: engine.listLeases().map(auditLease),
+    });
+    history.#saveTimer = setInterval(() => void history.save(), config.history.usageSaveIntervalMs);
+    history.#saveTimer.unref();
+    return history;
+  }
+
+  /** Appends one event to the audit trail and the rollups. */
+  record(event: AuditEvent): AuditRecord | undefined {
+    if (this.#closed) return undefined;
+    const record = this.audit.append(event);
+    this.rollups.apply({ ...record, ts: recordTime(record) });
+    return record;
+  }
+
+  /** A reload: the audit line, and the licensed seats of features added (and 0 for removed ones). */
+  reloaded(result: { added: string[]; removed: string[]; changed: string[] }): void {
+    this.record({ t: 'reload', added: result.added, removed: result.removed, changed: result.changed });
+    for (const name of result.added) {
+      const seats = this.options.engine.featureConfig(name)?.seats;
+      if (seats !== undefined) this.record({ t: 'seats', feature: name, seats });
+    }
+    for (const name of result.removed) this.record({ t: 'seats', feature: name, seats: 0 });
+  }
+
+  /** Writes usage.json (atomically); one save at a time. */
+  save(): Promise<void> {
+    this.#saving = this.#saving
+      .then(async () => {
+        const wall = (this.options.wallClock ?? Date.now)();
+        this.rollups.prune(wall, this.options.config.history.usageRetentionMs);
+        await saveUsage(this.stateDir, this.rollups);
+      })
+      .catch((err: unknown) => this.options.logger.error({ err }, 'usage rollups: save failed'));
+    return this.#saving;
+  }
+
+  /** The stop line, the audit trail flushed and closed, the rollups saved. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.record({ t: 'stop' });
+    this.#closed = true;
+    this.#unsubscribe?.();
+    if (this.#saveTimer) clearInterval(this.#saveTimer);
+    await this.audit.close();
+    await this.save();
+  }
+}
