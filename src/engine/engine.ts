@@ -527,9 +527,12 @@ export class LeaseEngine {
 
   // ---- queries (state as of the last call that settled what was due) --------------------------
 
-  featureStatus(name?: string): FeatureStatus[] {
-    if (name !== undefined) return [this.#ctx.book.status(this.#flow.pool(name))];
-    return Array.from(this.#ctx.book.pools.values(), (pool) => this.#ctx.book.status(pool));
+  featureStatus(name?: string, options: { leases?: boolean } = {}): FeatureStatus[] {
+    // Without the lease list it is O(features + groups): for metrics and alerts, read often.
+    const withLeases = options.leases ?? true;
+    const book = this.#ctx.book;
+    if (name !== undefined) return [book.status(this.#flow.pool(name), withLeases)];
+    return Array.from(book.pools.values(), (pool) => book.status(pool, withLeases));
   }
 
   /** A feature's current configuration (named assignments as they are now), or undefined. */

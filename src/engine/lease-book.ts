@@ -164,7 +164,7 @@ export class LeaseBook {
     return views.sort(compareLeaseViews);
   }
 
-  status(pool: FeaturePool): FeatureStatus {
+  status(pool: FeaturePool, withLeases = true): FeatureStatus {
     const groups: GroupUsage[] = [];
     for (const rule of pool.groupRules.values()) {
       const usage: { -readonly [K in keyof GroupUsage]: GroupUsage[K] } = {
@@ -188,7 +188,7 @@ export class LeaseBook {
       concurrentSeats: pool.concurrentCapacity,
       concurrentInUse: pool.concurrentInUse,
       groups,
-      leases: Array.from(pool.leases, toLeaseView).sort(compareLeaseViews),
+      leases: withLeases ? Array.from(pool.leases, toLeaseView).sort(compareLeaseViews) : [],
     };
     return pool.idleTimeoutMs === undefined ? status : { ...status, idleTimeoutMs: pool.idleTimeoutMs };
   }

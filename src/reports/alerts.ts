@@ -14,8 +14,8 @@
  * When: after the engine events that move seats (granted, released, reclaimed, seatsChanged), only
  * the alerts of that feature, and batched: the events of one engine call (an endSession releasing
  * 100 leases) or of one burst of synchronous calls are evaluated once, a microtask later, against
- * the state they left. (featureStatus builds the feature's lease list, so evaluating per event
- * would cost O(leases) each time.) A state that exists only inside such a burst does not fire.
+ * the state they left (read with featureStatus(F, { leases: false }), which costs O(groups), not
+ * O(leases)). A state that exists only inside such a burst does not fire.
  * At construction and on update() every alert is evaluated: alert state is not persisted, so a
  * pool already exhausted when the daemon starts notifies once.
  */
@@ -53,7 +53,7 @@ export interface AlertNotification {
 
 /** What the evaluator needs of a LeaseEngine. */
 export interface AlertEngineView {
-  featureStatus(name?: string): readonly FeatureStatus[];
+  featureStatus(name?: string, options?: { leases?: boolean }): readonly FeatureStatus[];
   on<E extends EngineEventName>(name: E, listener: (payload: EngineEvents[E]) => void): unknown;
   off<E extends EngineEventName>(name: E, listener: (payload: EngineEvents[E]) => void): unknown;
 }
@@ -194,7 +194,7 @@ export class AlertEvaluator {
     if (!watches) return;
     let status: FeatureStatus | undefined;
     try {
-      status = this.#engine.featureStatus(feature)[0];
+      status = this.#engine.featureStatus(feature, { leases: false })[0];
     } catch {
       // The feature was just removed by a reload; update() with the new alert list follows.
       return;

@@ -3,8 +3,9 @@
  * answers in the Prometheus text format. FlexLM and RLM offer nothing like it; their users scrape
  * lmstat instead.
  *
- * - Seat gauges are read from the engine at scrape time, with one `featureStatus()` call per
- *   scrape, so they are exact and cost nothing between scrapes.
+ * - Seat gauges are read from the engine at scrape time, with one `featureStatus(undefined,
+ *   { leases: false })` call per scrape (O(features + groups), not O(leases)): exact, and free
+ *   between scrapes.
  * - Counters and histograms follow engine events (granted, released, reclaimed, denied, queue
  *   grants and departures) and the journal's fsyncs, counted from the daemon's start.
  * - Process metrics (CPU, memory, event loop lag, GC, file descriptors) come from prom-client's
@@ -180,7 +181,7 @@ export class DaemonMetrics {
     const perGroup = [this.#groupInUse, this.#groupReserve, this.#groupMax];
     // A feature or group rule removed by a reload disappears from the gauges.
     for (const g of [...perFeature, ...perGroup]) g.reset();
-    for (const f of engine.featureStatus()) {
+    for (const f of engine.featureStatus(undefined, { leases: false })) {
       const feature = f.name;
       this.#seats.set({ feature }, f.seats);
       this.#inUse.set({ feature }, f.inUse);

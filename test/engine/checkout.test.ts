@@ -40,6 +40,10 @@ describe('checkout', () => {
       queued: 0,
       overdraft: 0,
     });
+    // The counts alone, without building the lease list (metrics, alerts).
+    const counts = h.engine.featureStatus('cad', { leases: false })[0]!;
+    expect(counts).toMatchObject({ seats: 3, inUse: 2, free: 1, leases: [] });
+    expect(h.engine.featureStatus('cad')[0]!.leases.map((l) => l.id)).toEqual([lease.id]);
   });
 
   it('hands out fencing tokens that strictly increase across features, from initialFencing', () => {
