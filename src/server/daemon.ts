@@ -14,7 +14,7 @@ import { formatHostPort } from '../protocol/names.js';
 import { AlertWatch } from '../reports/alert-delivery.js';
 import type { JournalFaults } from '../store/index.js';
 import { Authenticator } from './auth.js';
-import { monotonicClock } from './clock.js';
+import { StallCompensatedClock } from './clock.js';
 import { ClientConnection } from './connection.js';
 import type { ServerContext } from './context.js';
 import { History } from './history.js';
@@ -144,7 +144,17 @@ export class Daemon {
 
   static async start(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
     const logger = options.logger ?? createLogger(config.server.logLevel);
-    const clock = options.clock ?? monotonicClock;
+    // Time the daemon could not run (a blocked loop, SIGSTOP) is not counted against leases.
+    const ownClock = options.clock
+      ? undefined
+      : new StallCompensatedClock(undefined, {
+          onStall: (ms) =>
+            logger.warn(
+              { stalledMs: Math.round(ms) },
+              'the daemon could not run for a while; deadlines extended by that much',
+            ),
+        }).start();
+    const clock = options.clock ?? ownClock!;
     const s = config.server;
     logger.info(
       {
@@ -285,6 +295,7 @@ export class Daemon {
     if (this.#closed) return;
     this.#closed = true;
     this.ctx.sweeper.stop();
+    if (this.ctx.clock instanceof StallCompensatedClock) this.ctx.clock.stop();
     const metricsClosed = this.#metrics?.close();
     const alertsClosed = this.#alerts?.close();
     this.engine.setDraining(true);
@@ -319,6 +330,7 @@ export class Daemon {
     this.#closed = true;
     this.ctx.logger.fatal({ err }, 'the journal could not be written: stopping; restart to recover');
     this.ctx.sweeper.stop();
+    if (this.ctx.clock instanceof StallCompensatedClock) this.ctx.clock.stop();
     void this.#metrics?.close();
     void this.#alerts?.close();
     for (const server of this.#servers) server.close();
