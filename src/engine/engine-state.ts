@@ -183,11 +183,11 @@ export function exportEngineState(source: ExportSource): EngineState {
     const seat = lease.claim;
     // Leases come in grant order, so a claim is met first at its first lease; only claims with
     // several leases (named seats, dedupe) need remembering, which keeps a map of a million out.
-    const first = seat.leases.size === 1 || seat.leases.values().next().value === lease;
+    const first = seat.leases.length === 1 || seat.leases[0] === lease;
     let claim = first ? undefined : claimRow.get(seat);
     if (claim === undefined) {
       claim = c.types.length;
-      if (seat.leases.size > 1) claimRow.set(seat, claim);
+      if (seat.leases.length > 1) claimRow.set(seat, claim);
       c.types.push(seat.type === LeaseType.Named ? 1 : 0);
       c.seats.push(seat.seats);
       c.groups.push(seat.group === undefined ? -1 : names.of(seat.group));

@@ -150,16 +150,22 @@ export class FeaturePool {
   attach(lease: LeaseRecord): void {
     this.leases.add(lease);
     const claim = lease.claim;
-    if (claim.leases.size === 0) this.#count(claim, 1);
-    claim.leases.add(lease);
+    if (claim.leases.length === 0) {
+      this.#count(claim, 1);
+      claim.leases = [lease];
+    } else {
+      claim.leases.push(lease);
+    }
   }
 
   /** Removes a lease; its claim's seats free with its last lease. */
   detach(lease: LeaseRecord): void {
     this.leases.delete(lease);
     const claim = lease.claim;
-    claim.leases.delete(lease);
-    if (claim.leases.size === 0) this.#count(claim, -1);
+    const at = claim.leases.indexOf(lease);
+    if (at < 0) return;
+    claim.leases.splice(at, 1);
+    if (claim.leases.length === 0) this.#count(claim, -1);
   }
 
   /**

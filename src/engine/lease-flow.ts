@@ -278,7 +278,7 @@ export class LeaseFlow {
     const claim =
       admission.join ?? new SeatClaim(admission.type, seats, admission.group, identity.user, identity.host);
     // The claim's first live lease names it in the journal record of a lease that joins it.
-    const claimOf = admission.join === undefined ? undefined : claim.leases.values().next().value?.id;
+    const claimOf = admission.join === undefined ? undefined : claim.leases[0]?.id;
     const id = uniqueHexId(this.#ctx.random, (candidate) => book.isLeaseIdTaken(candidate));
     // DESIGN §3.4: one engine-wide counter, so tokens strictly increase across features and restarts.
     const lease = new LeaseRecord(id, pool, count, ++this.#ctx.fencing, session, key, now, claim);

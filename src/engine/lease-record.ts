@@ -35,7 +35,7 @@ export class LeaseRecord {
     key: string | undefined,
     now: number,
     claim: SeatClaim,
-    shared: boolean = claim.leases.size > 0,
+    shared: boolean = claim.leases.length > 0,
   ) {
     this.id = id;
     this.pool = pool;

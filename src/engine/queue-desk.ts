@@ -200,7 +200,7 @@ export class QueueDesk {
         if (nextAt !== undefined) this.#ctx.expiry.armPreempt(pool, nextAt);
         return;
       }
-      for (const lease of Array.from(claim.leases)) {
+      for (const lease of [...claim.leases]) {
         this.#ctx.reclaimedBySettle++;
         this.#host.endLease(lease, ReclaimReason.IdlePreempted);
       }

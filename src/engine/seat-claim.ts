@@ -15,8 +15,12 @@ export class SeatClaim {
   readonly group: string | undefined;
   readonly user: string;
   readonly host: string;
-  /** In grant order. */
-  readonly leases = new Set<LeaseRecord>();
+  /**
+   * In grant order. An array, not a Set: a claim has one lease, or a few (named seat, dedupe),
+   * and a million claims may exist at once (DESIGN §7), where a Set costs ~100 bytes more each.
+   * The first lease makes a one-slot array (`[lease]`): push onto `[]` would reserve 17 slots.
+   */
+  leases: LeaseRecord[] = [];
 
   constructor(type: LeaseType, seats: number, group: string | undefined, user: string, host: string) {
     this.type = type;
