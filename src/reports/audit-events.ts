@@ -33,12 +33,19 @@ export interface AuditWaiter {
 }
 
 export type AuditEvent =
-  /** The daemon started: its features and every lease it holds after recovery. */
+  /**
+   * The daemon started: its features, how many leases it holds after recovery, and — up to
+   * START_LEASE_LIMIT of them — the leases themselves, so a reader can reset its state. Above the
+   * limit (a restart with up to a million leases must not write a 150 MB line) `leases` is absent:
+   * the leases held are those the trail granted before and did not end, and readers keep them.
+   */
   | {
       readonly t: 'start';
       readonly version: string;
       readonly features: readonly { readonly name: string; readonly seats: number }[];
-      readonly leases: readonly AuditLease[];
+      /** Leases held after recovery (the daemon always writes it). */
+      readonly leaseCount?: number;
+      readonly leases?: readonly AuditLease[];
     }
   /** The daemon stopped (gracefully). */
   | { readonly t: 'stop' }
@@ -75,6 +82,9 @@ export type AuditEvent =
     };
 
 export type AuditEventType = AuditEvent['t'];
+
+/** Most leases a `start` line lists (see AuditEvent 'start'). */
+export const START_LEASE_LIMIT = 10_000;
 
 export function auditLease(lease: LeaseView): AuditLease {
   return {

@@ -256,8 +256,11 @@ export async function complianceReport(
         // A feature the daemon no longer has (removed while it was down) has no licensed seats.
         for (const f of state.licensed.keys()) if (!listed.has(f)) setLicensed(f, 0, ms, 'start');
         for (const f of record.features) setLicensed(f.name, f.seats, ms, 'start');
-        state.clearLeases();
-        for (const lease of record.leases) state.hold(lease);
+        // A start above START_LEASE_LIMIT lists no leases: those the trail left held are held.
+        if (record.leases !== undefined) {
+          state.clearLeases();
+          for (const lease of record.leases) state.hold(lease);
+        }
         touched = state.features();
         break;
       }

@@ -186,8 +186,10 @@ export class UsageRollups {
         this.restart(at, record.features, record.leases);
         break;
       case 'stop':
+        // Nothing accrues until the next start. Leases are kept (they survive a restart, and a
+        // start above START_LEASE_LIMIT does not list them); a start that lists them resets them.
+        // Waiters are not kept: a restart disconnects them.
         this.running = false;
-        for (const lease of [...this.leases.values()]) this.removeLease(lease.lease);
         for (const ticket of [...this.waiters.keys()]) this.removeWaiter(ticket);
         break;
       case 'grant':
@@ -367,7 +369,13 @@ export class UsageRollups {
 
   // --- live state ---
 
-  private restart(at: number, features: StartEvent['features'], leases: readonly AuditLease[]): void {
+  private restart(
+    at: number,
+    features: StartEvent['features'],
+    listed: readonly AuditLease[] | undefined,
+  ): void {
+    // Without a list (a large restart), the leases held are the ones this trail left held.
+    const leases = listed ?? [...this.leases.values()];
     this.leases.clear();
     this.waiters.clear();
     this.live.clear();

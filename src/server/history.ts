@@ -12,7 +12,12 @@
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { LeaseEngine } from '../engine/engine.js';
-import { type AuditEvent, auditEngineEvents, auditLease } from '../reports/audit-events.js';
+import {
+  type AuditEvent,
+  auditEngineEvents,
+  auditLease,
+  START_LEASE_LIMIT,
+} from '../reports/audit-events.js';
 import { AuditLog, type AuditRecord, recordTime } from '../reports/audit-log.js';
 import type { UsageRollups } from '../reports/rollups.js';
 import { catchUp, loadUsage, saveUsage } from '../reports/usage-store.js';
@@ -58,11 +63,15 @@ export class History {
     const history = new History(audit, rollups, stateDir, options);
     history.#unsubscribe = auditEngineEvents(options.engine, options.now, (event) => history.record(event));
     const { engine } = options;
+    const leaseCount = engine.leaseCount;
     history.record({
       t: 'start',
       version: options.version,
-      features: engine.featureStatus().map((f) => ({ name: f.name, seats: f.seats })),
-      leases: engine.listLeases().map(auditLease),
+      features: engine
+        .featureStatus(undefined, { leases: false })
+        .map((f) => ({ name: f.name, seats: f.seats })),
+      leaseCount,
+      ...(leaseCount <= START_LEASE_LIMIT ? { leases: engine.listLeases().map(auditLease) } : {}),
     });
     history.#saveTimer = setInterval(() => void history.save(), config.history.usageSaveIntervalMs);
     history.#saveTimer.unref();
