@@ -168,6 +168,12 @@ export interface AuditLogOptions {
    * dropped and reported; default 64 Mi.
    */
   readonly maxBacklogBytes?: number;
+  /**
+   * How long appended lines wait before a write starts, so that a busy daemon writes a batch every
+   * few milliseconds instead of once per event-loop turn (each write is a system call on the libuv
+   * thread pool and its own promise). `flush()` and `close()` do not wait. Default 20 ms.
+   */
+  readonly batchDelayMs?: number;
 }
 
 export interface AuditLogStats {
@@ -197,12 +203,13 @@ interface Loss {
  * Writing is driven by I/O, not time: taken at load so tests that fake timers do not stall it
  * (as in store/journal.ts).
  */
-const startSoon: (callback: () => void) => NodeJS.Immediate = globalThis.setImmediate;
+const startLater: (callback: () => void, ms: number) => NodeJS.Timeout = globalThis.setTimeout;
+const stopTimer: (timer: NodeJS.Timeout) => void = globalThis.clearTimeout;
 
 /**
  * The audit trail writer. `append` is synchronous and cheap (a JSON.stringify and a sha256): it
- * numbers, chains and queues the line; a write loop started on setImmediate takes everything queued
- * and writes it with one write per file, so nothing here slows a checkout (issue 7).
+ * numbers, chains and queues the line; a write loop started `batchDelayMs` later takes everything
+ * queued and writes it with one write per file, so nothing here slows a checkout (issue 7).
  *
  * Not fsync'd, on purpose: the lease journal is the durable record of state changes (DESIGN §3.6);
  * the audit trail is its readable history. A crash can lose the lines of the last few milliseconds
@@ -233,7 +240,10 @@ export class AuditLog {
   /** Every queued line up to this seq is written or dropped. */
   #settled: number;
   #waiters: { seq: number; resolve: () => void }[] = [];
-  #scheduled: NodeJS.Immediate | undefined;
+  #scheduled: NodeJS.Timeout | undefined;
+  /** The delay of the pending start: 0 once someone waits in flush(). */
+  #scheduledDelay = 0;
+  readonly #batchDelayMs: number;
   #writing = false;
 
   #handle: FileHandle | undefined;
@@ -252,6 +262,7 @@ export class AuditLog {
     this.#wallClock = options.wallClock ?? Date.now;
     this.#onError = options.onError ?? ((err) => process.emitWarning(err));
     this.#maxBacklogBytes = options.maxBacklogBytes ?? 64 * 1024 * 1024;
+    this.#batchDelayMs = options.batchDelayMs ?? 20;
     this.#seq = head.seq;
     this.#hash = head.h;
     this.#settled = head.seq;
@@ -363,7 +374,7 @@ export class AuditLog {
     if (this.#settled >= seq) return Promise.resolve();
     return new Promise((resolve) => {
       this.#waiters.push({ seq, resolve });
-      this.#kick();
+      this.#kick(0);
     });
   }
 
@@ -381,12 +392,18 @@ export class AuditLog {
     return this.#closing;
   }
 
-  #kick(): void {
-    if (this.#writing || this.#scheduled !== undefined) return;
-    this.#scheduled = startSoon(() => {
+  #kick(delayMs = this.#batchDelayMs): void {
+    if (this.#writing) return;
+    if (this.#scheduled !== undefined) {
+      if (this.#scheduledDelay <= delayMs) return;
+      stopTimer(this.#scheduled);
+    }
+    this.#scheduledDelay = delayMs;
+    this.#scheduled = startLater(() => {
       this.#scheduled = undefined;
       void this.#run();
-    });
+    }, delayMs);
+    this.#scheduled.unref?.();
   }
 
   /** The write loop: one batch at a time until the queue is empty. Never rejects. */

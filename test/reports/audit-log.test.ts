@@ -315,7 +315,7 @@ describe('AuditLog: never in the caller’s way', () => {
     const { log } = await openLog(dir, fakeClock(Date.UTC(2025, 0, 1, 12)));
     log.append(deny(1));
     const flushed = log.flush();
-    await new Promise((resolve) => setImmediate(resolve)); // the first write has started
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the first write has started
     for (let i = 2; i <= 100; i++) log.append(deny(i));
     await flushed;
     await log.flush();
