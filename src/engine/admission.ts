@@ -104,7 +104,22 @@ export function reservedForOthers(pool: FeaturePool, group: string | undefined):
   return reserved;
 }
 
+/**
+ * Decides one checkout or waiter. A denial is an Error object, built without a stack trace: it is
+ * an answer, not a fault, and a queue scan decides every waiter it passes, so capturing stacks was
+ * more than half of the daemon's CPU under contention (bench/, issue 8).
+ */
 export function decideAdmission(req: AdmissionRequest): Admission {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return decide(req);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+function decide(req: AdmissionRequest): Admission {
   const { pool, directory, holder, count } = req;
   const user = directory.user(holder.user);
   const limited = req.sessionLeases >= req.maxLeasesPerSession;
