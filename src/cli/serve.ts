@@ -35,6 +35,17 @@ export function addServeCommand(program: Command, io: CommandIO): void {
 async function serve(flags: ServeFlags, io: CommandIO): Promise<number> {
   let daemon: Daemon;
   let fatal: ((code: number) => void) | undefined;
+  // A signal during start-up (recovery can take seconds) is remembered and acted on once the
+  // daemon runs: without this, SIGTERM then would kill the process with no final snapshot.
+  let early: NodeJS.Signals | undefined;
+  const remember = (signal: NodeJS.Signals) => {
+    if (signal !== 'SIGHUP' || early === undefined) early = signal;
+  };
+  const startSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const signal of startSignals) process.on(signal, remember);
+  const forget = () => {
+    for (const signal of startSignals) process.off(signal, remember);
+  };
   try {
     daemon = await Daemon.start(loadConfigFile(flags.config), {
       version: VERSION,
@@ -43,6 +54,7 @@ async function serve(flags: ServeFlags, io: CommandIO): Promise<number> {
       onFatal: () => fatal?.(ExitCode.Failure),
     });
   } catch (err) {
+    forget();
     if (err instanceof ConfigError) {
       io.err(`${err.message}\n`);
       return ExitCode.Config;
@@ -71,6 +83,9 @@ async function serve(flags: ServeFlags, io: CommandIO): Promise<number> {
       daemon.reload();
     }
     for (const [signal, handler] of Object.entries(signals)) process.on(signal, handler);
+    forget();
     daemon.onShutdownRequested(() => stop('SIGTERM'));
+    if (early === 'SIGHUP') reload();
+    else if (early !== undefined) stop(early);
   });
 }
