@@ -143,6 +143,8 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
   #role: HelloOk['role'];
   #identity: string | undefined;
   #admin: AdminApi | undefined;
+  /** Leases whose checkin is in flight (releaseLease). */
+  readonly #releasing = new Set<string>();
   /** Checkouts waiting in a server queue, by ticket. */
   readonly #queueWaits = new Map<
     string,
@@ -417,11 +419,15 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
 
   /** @internal LeaseOwner: checkin for Lease.release(). */
   async releaseLease(lease: Lease): Promise<void> {
+    // A heartbeat that crosses the checkin is answered "not found" for this lease: not a loss.
+    this.#releasing.add(lease.id);
     try {
       await this.#call<CheckinOk>({ type: 'checkin', lease: lease.id, fencing: lease.fencingToken });
     } catch (err) {
       // Already gone on the server: released all the same.
       if (!(err instanceof LeaseholdError) || !LEASE_GONE.has(err.code)) throw err;
+    } finally {
+      this.#releasing.delete(lease.id);
     }
     lease.markReleased();
     this.#leases.delete(lease.id);
@@ -653,7 +659,7 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
         this.#extendValidity(sentAt);
         for (const lost of reply.lost) {
           const lease = this.#leases.get(lost.lease);
-          if (lease)
+          if (lease && !(lost.code === ErrorCode.LeaseNotFound && this.#releasing.has(lost.lease)))
             this.#lose(lease, lost.code, reasonForCode(lost.code), `The server reports ${lost.code}.`);
         }
       },

@@ -43,6 +43,8 @@ export class ClientConnection implements PushTarget {
   readonly #inFlight = new Set<number>();
   /** Frames waiting for the journal to make the changes before them durable. */
   readonly #outbox: { seq: number; frame: Buffer }[] = [];
+  /** Bytes of the frames in #outbox: queued for the peer like the socket's own buffer (§2.2). */
+  #outboxBytes = 0;
   #awaitingDurable = false;
   #endWhenDrained = false;
 
@@ -139,7 +141,8 @@ export class ClientConnection implements PushTarget {
   }
 
   #onFrame(payload: Buffer): void {
-    if (this.#state === 'closing' || this.#state === 'closed') return;
+    // Dropped (a slow reader) while a read was being split into frames: the rest is not served.
+    if (this.#state === 'closing' || this.#state === 'closed' || this.stream.destroyed) return;
     let map: WireMap;
     try {
       map = decodeMap(payload);
@@ -234,6 +237,8 @@ export class ClientConnection implements PushTarget {
       return;
     }
     this.#outbox.push({ seq, frame });
+    this.#outboxBytes += frame.length;
+    if (this.#overWriteCap()) return;
     this.#drainOutbox();
   }
 
@@ -245,14 +250,18 @@ export class ClientConnection implements PushTarget {
       () => {
         this.#awaitingDurable = false;
         const durable = this.ctx.journal.durableSeq;
-        while (this.#outbox.length > 0 && this.#outbox[0]!.seq <= durable)
-          this.#write(this.#outbox.shift()!.frame);
+        while (this.#outbox.length > 0 && this.#outbox[0]!.seq <= durable) {
+          const { frame } = this.#outbox.shift()!;
+          this.#outboxBytes -= frame.length;
+          this.#write(frame);
+        }
         if (this.#outbox.length === 0 && this.#endWhenDrained) this.stream.end();
         this.#drainOutbox();
       },
       () => {
         // The store failed: nothing more is acknowledged; the daemon is stopping (issue 5).
         this.#outbox.length = 0;
+        this.#outboxBytes = 0;
         this.stream.destroy();
       },
     );
@@ -275,13 +284,25 @@ export class ClientConnection implements PushTarget {
   #write(frame: Buffer): void {
     if (this.#state === 'closed' || this.stream.destroyed || !this.stream.writable) return;
     this.stream.write(frame);
-    if (this.stream.writableLength > this.ctx.limits.maxWriteBufferBytes) {
-      this.ctx.logger.warn(
-        { conn: this.connectionId, peer: this.peer, buffered: this.stream.writableLength },
-        'client does not read its replies: write buffer over the limit, disconnecting',
-      );
-      this.stream.destroy();
-    }
+    this.#overWriteCap();
+  }
+
+  /**
+   * PROTOCOL.md §2.2: a peer whose queued replies and pushes pass the output limit is dropped.
+   * Queued means in the socket's buffer or held in the outbox for the journal: a pipelining peer
+   * that never reads must not make the daemon keep every reply while an fsync is in flight.
+   */
+  #overWriteCap(): boolean {
+    const buffered = this.stream.writableLength + this.#outboxBytes;
+    if (buffered <= this.ctx.limits.maxWriteBufferBytes) return false;
+    this.ctx.logger.warn(
+      { conn: this.connectionId, peer: this.peer, buffered },
+      'client does not read its replies: write buffer over the limit, disconnecting',
+    );
+    this.#outbox.length = 0;
+    this.#outboxBytes = 0;
+    this.stream.destroy();
+    return true;
   }
 
   #end(): void {
