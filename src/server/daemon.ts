@@ -35,7 +35,10 @@ export interface DaemonOptions {
   configPath?: string;
   /** `serve --force-recover`: start from the last good point of damaged state files. */
   forceRecover?: boolean;
-  /** Wall clock (epoch ms) for the audit trail's times; default Date.now. Tests fake it. */
+  /**
+   * Wall clock (epoch ms) for everything the daemon dates: the audit trail, alerts and the engine's
+   * block ends; default Date.now. Tests fake it (issue 9: a wall-clock jump must not expire a lease).
+   */
   wallClock?: () => number;
   /** Test-only: make the journal's writes or fsyncs fail. */
   faults?: JournalFaults;
@@ -174,6 +177,7 @@ export class Daemon {
       logger,
       ...(options.forceRecover ? { forceRecover: true } : {}),
       ...(options.faults ? { faults: options.faults } : {}),
+      ...(options.wallClock ? { wallClock: options.wallClock } : {}),
       onFatal: (err) => daemon?.fatal(err, options.onFatal),
       onSync: (ms, records) => {
         if (daemon) daemon.#metrics?.metrics.journalSynced(ms, records);
@@ -221,7 +225,12 @@ export class Daemon {
     };
     daemon = new Daemon(config, engine, ctx, persistence, options.configPath);
     daemon.#wireEngineEvents();
-    daemon.#alerts = new AlertWatch({ engine, alerts: config.alerts, logger });
+    daemon.#alerts = new AlertWatch({
+      engine,
+      alerts: config.alerts,
+      logger,
+      ...(options.wallClock ? { wallClock: options.wallClock } : {}),
+    });
     // One count of connections across the TCP and TLS listeners: the limits are the server's.
     const counter = {
       total: () => daemon.#sockets.size,

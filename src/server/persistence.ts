@@ -40,6 +40,8 @@ export interface PersistenceOptions {
   forceRecover?: boolean;
   /** Test-only: make the journal's writes or fsyncs fail. */
   faults?: JournalFaults;
+  /** Wall clock (epoch ms) for the engine's block ends; default Date.now. Tests fake it. */
+  wallClock?: () => number;
   onFatal: (err: StoreFailedError) => void;
   /** After each journal fsync: its duration and the records it made durable (metrics). */
   onSync?: (ms: number, records: number) => void;
@@ -70,6 +72,7 @@ export class Persistence implements DurabilityGate {
       features: config.features,
       directory: config.directory,
       maxLeasesPerSession: s.maxLeasesPerSession,
+      ...(options.wallClock ? { wallClock: options.wallClock } : {}),
     };
     const journal = await JournalWriter.open(dir, {
       lastSeq: recovered.lastSeq,

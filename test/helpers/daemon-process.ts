@@ -26,6 +26,15 @@ export interface DaemonProcess {
   exited: Promise<number | null>;
 }
 
+export interface StartOptions {
+  /**
+   * Run this script (`node SCRIPT --config FILE ...extraArgs`, stdin a pipe) instead of
+   * `bin/leasehold serve`: a test host around Daemon that takes test-only options (see
+   * test/robustness/daemon-host.mjs). It must log like serve, to stdout.
+   */
+  script?: string;
+}
+
 export class DaemonFixture {
   readonly dir = mkdtempSync(join(tmpdir(), 'leasehold-proc-'));
   readonly configFile = join(this.dir, 'leasehold.toml');
@@ -54,9 +63,12 @@ export class DaemonFixture {
   }
 
   /** Starts `serve`; resolves once it listens, rejects with its output if it exits first. */
-  start(extraArgs: string[] = []): Promise<DaemonProcess> {
-    const child = spawn(process.execPath, [BIN, 'serve', '--config', this.configFile, ...extraArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+  start(extraArgs: string[] = [], options: StartOptions = {}): Promise<DaemonProcess> {
+    const args = options.script
+      ? [options.script, '--config', this.configFile, ...extraArgs]
+      : [BIN, 'serve', '--config', this.configFile, ...extraArgs];
+    const child = spawn(process.execPath, args, {
+      stdio: [options.script ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {

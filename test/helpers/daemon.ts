@@ -42,10 +42,14 @@ export interface DaemonSetup {
   /** Test-only store faults (issue 5). */
   faults?: JournalFaults;
   onFatal?: (err: Error) => void;
+  /** Reuse this state directory (a restart); the caller removes it. Default: a fresh temp dir. */
+  stateDir?: string;
+  /** The daemon's wall clock (DaemonOptions.wallClock); default Date.now. */
+  wallClock?: () => number;
 }
 
 export async function startTestDaemon(setup: DaemonSetup = {}): Promise<TestDaemon> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'leasehold-test-'));
+  const stateDir = setup.stateDir ?? mkdtempSync(join(tmpdir(), 'leasehold-test-'));
   const text = [
     '[server]',
     `listen = ${setup.listen ?? '"127.0.0.1:0"'}`,
@@ -80,8 +84,9 @@ export async function startTestDaemon(setup: DaemonSetup = {}): Promise<TestDaem
     version: '0.0.0-test',
     ...(setup.faults ? { faults: setup.faults } : {}),
     ...(setup.onFatal ? { onFatal: setup.onFatal } : {}),
+    ...(setup.wallClock ? { wallClock: setup.wallClock } : {}),
   });
-  onCleanup(() => rm(stateDir, { recursive: true, force: true }));
+  if (setup.stateDir === undefined) onCleanup(() => rm(stateDir, { recursive: true, force: true }));
   onCleanup(() => daemon.close());
   const a = daemon.addresses[0]!;
   return {
