@@ -8,7 +8,7 @@
  * one). A failed write loses the batch; a failed fsync leaves it in the file (the page cache), so
  * the restart also sees changes that were never acknowledged.
  */
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,12 +82,16 @@ for (const hook of ['beforeWrite', 'beforeSync'] as const) {
           if (!stoppedOnItsOwn)
             first.daemon.fatal(new Error('test: the daemon did not stop; crashing it'), undefined);
           const stoppedAt = monoNow();
-          // What the dying process would still do: nothing more reaches the files.
+          // The disk as a crash at this instant leaves it: the restart reads a copy taken now, so
+          // nothing the stopped daemon object might still write (a snapshot) can help it.
+          const image = mkdtempSync(join(tmpdir(), 'leasehold-disk-image-'));
+          onCleanup(() => rm(image, { recursive: true, force: true }));
+          cpSync(stateDir, image, { recursive: true, filter: (src) => !src.endsWith('.sock') });
           await first.daemon.persistence.close().catch(() => {});
           await (first.daemon.ctx.audit as History).close();
           await sleep(300);
           const restartAt = monoNow();
-          const second = await startTestDaemon(setup);
+          const second = await startTestDaemon({ ...setup, stateDir: image });
           await allConnected(clients);
           await sleep(500);
           running = false;

@@ -76,7 +76,8 @@ describe('known SDK issues (found by the robustness suite)', () => {
     await sleep(startedAt + 1150 - performance.now()); // b's wait runs out
     proxy.cut();
     proxy.blackhole(false);
-    await expect(waiting).rejects.toThrow();
+    // Today it fails with ConnectionLostError; fixed, it may return the lease granted from the queue.
+    await waiting.catch(() => undefined);
     await sleep(500); // b reconnects and resumes
     expect(b.connected).toBe(true);
     // The daemon holds for b exactly what b's SDK holds (the lease claimed, or nothing).
