@@ -134,6 +134,8 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
   readonly #leases = new Map<string, Lease>();
   /** Leases given up on this side that the server may still hold: checked in on the next chance. */
   readonly #orphans = new Map<string, number>();
+  /** Orphans whose checkin is on the wire: not sent again until it is answered or times out. */
+  readonly #orphansInFlight = new Set<string>();
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
@@ -232,6 +234,7 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     const key = options.key ?? randomBytes(12).toString('hex');
     const deadline = this.now() + (options.wait ?? 0);
     const { signal } = options;
+    let lastCall = false;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
       const remaining = Math.floor(deadline - this.now());
@@ -265,6 +268,13 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
         const left = deadline - this.now();
         // The connection dropped while we waited in the queue: the server let our place go; ask again.
         if (err instanceof ConnectionLostError && left > 0) continue;
+        // Dropped after the wait ran out: the server may have granted us a seat from the queue
+        // whose push was lost with the connection. One last call with the same key and no wait
+        // claims that lease (PROTOCOL.md §7.9), or is refused NO_SEATS if there was none.
+        if (err instanceof ConnectionLostError && options.wait !== undefined && !lastCall) {
+          lastCall = true;
+          continue;
+        }
         if (err instanceof LeaseholdError && err.retryable && err.code !== ErrorCode.Internal && left > 0) {
           await sleep(Math.min(left, RETRY_WAIT_MAX_MS, 100 * 2 ** Math.min(attempt, 4)), signal);
           continue;
@@ -619,13 +629,26 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     this.#flushOrphans();
   }
 
+  /**
+   * Checks in every orphan not already on the wire. Called when a connection is established, when
+   * a lease is given up while connected (a daemon that stalled past the ttl still holds it, and the
+   * live connection's heartbeats would keep it held), and after each acknowledged heartbeat (a
+   * checkin that timed out is tried again once the server answers again).
+   */
   #flushOrphans(): void {
     const conn = this.#conn;
     if (!conn || this.#state !== 'connected') return;
     for (const [lease, fencing] of this.#orphans) {
+      if (this.#orphansInFlight.has(lease)) continue;
+      this.#orphansInFlight.add(lease);
       conn.request({ type: 'checkin', lease, fencing }, this.#options.requestTimeoutMs).then(
-        () => this.#orphans.delete(lease),
+        () => {
+          this.#orphansInFlight.delete(lease);
+          this.#orphans.delete(lease);
+        },
         (err: unknown) => {
+          this.#orphansInFlight.delete(lease);
+          // A typed answer (LEASE_NOT_FOUND, …) settles it; a timeout or a lost connection does not.
           if (err instanceof LeaseholdError) this.#orphans.delete(lease);
         },
       );
@@ -662,6 +685,7 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
           if (lease && !(lost.code === ErrorCode.LeaseNotFound && this.#releasing.has(lost.lease)))
             this.#lose(lease, lost.code, reasonForCode(lost.code), `The server reports ${lost.code}.`);
         }
+        if (this.#orphans.size > 0) this.#flushOrphans();
       },
       (err: unknown) => {
         if (isSessionGone(err) && conn === this.#conn) this.#sessionGone(conn);
@@ -705,9 +729,13 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
 
   #lose(lease: Lease, code: string, reason: string, message: string): void {
     this.#leases.delete(lease.id);
-    // The server may still hold it (we gave up first, on purpose): check it in when we can.
-    if (code === ErrorCode.LeaseExpired && reason === 'expired')
+    // The server may still hold it (we gave up first, on purpose): check it in now if the
+    // connection is up (a stalled daemon that comes back would otherwise keep the seat for as long
+    // as this session lives), else on the next connection.
+    if (code === ErrorCode.LeaseExpired && reason === 'expired') {
       this.#orphans.set(lease.id, lease.fencingToken);
+      this.#flushOrphans();
+    }
     lease.markLost({ code, reason, message });
   }
 
