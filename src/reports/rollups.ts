@@ -13,12 +13,19 @@
  * buckets. A record whose `ts` is earlier than the last one (the wall clock stepped back) is booked
  * at the last time instead, so time never runs backwards in an integral.
  *
+ * Live state: counts of what is held and waited for (live-counts.ts; issue 8), not the leases. A
+ * `start` that lists the leases resets the counts to them; one without the list (a large restart)
+ * keeps them: the leases held are the ones the trail left held.
+ *
  * Queue waits: each bucket keeps at most WAIT_SAMPLE_CAP waits. When the sample is full, every
  * other kept value is dropped and the stride doubles: the sample then holds the waits number 0,
  * stride, 2·stride, ... of the bucket in the order they were applied — the same for the same
  * records, and each kept value stands for `stride` waits when percentiles are merged.
  */
 import type { AuditEvent, AuditLease, AuditWaiter } from './audit-events.js';
+import { ALL_GROUPS, groupOf, type HeldCount, LiveCounts } from './live-counts.js';
+
+export { ALL_GROUPS, NO_GROUP } from './live-counts.js';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
@@ -26,10 +33,6 @@ export const DAY_MS = 24 * HOUR_MS;
 export const DEFAULT_USAGE_RETENTION_MS = 400 * DAY_MS;
 /** The most queue waits a bucket keeps (see the header on downsampling). */
 export const WAIT_SAMPLE_CAP = 1000;
-/** The group key of a feature's total. */
-export const ALL_GROUPS = '*';
-/** The group key of leases and waiters that count toward no group. */
-export const NO_GROUP = '-';
 
 type StartEvent = Extract<AuditEvent, { readonly t: 'start' }>;
 
@@ -78,16 +81,26 @@ export interface BucketFilter {
 /** The JSON form of a bucket in usage.json: `hour` as an ISO time. */
 export type HourBucketJSON = Omit<HourBucket, 'hour'> & { readonly hour: string };
 
+interface LiveCommonJSON {
+  readonly running: boolean;
+  readonly lastMs: number | null;
+  readonly seats: Readonly<Record<string, number>>;
+  readonly waiters: readonly AuditWaiter[];
+}
+
+/** usage.json: the buckets, and the live state as counts (sorted by feature, group, user). */
 export interface UsageRollupsJSON {
+  readonly version: 2;
+  readonly lastSeq: number;
+  readonly live: LiveCommonJSON & { readonly holders: readonly HeldCount[] };
+  readonly buckets: readonly HourBucketJSON[];
+}
+
+/** usage.json before issue 8: every live lease. Still read; the next save writes version 2. */
+export interface UsageRollupsV1JSON {
   readonly version: 1;
   readonly lastSeq: number;
-  readonly live: {
-    readonly running: boolean;
-    readonly lastMs: number | null;
-    readonly seats: Readonly<Record<string, number>>;
-    readonly leases: readonly AuditLease[];
-    readonly waiters: readonly AuditWaiter[];
-  };
+  readonly live: LiveCommonJSON & { readonly leases: readonly AuditLease[] };
   readonly buckets: readonly HourBucketJSON[];
 }
 
@@ -110,46 +123,7 @@ interface Bucket {
   demand: Map<number, number> | undefined;
 }
 
-/** What is in use and waiting right now in one feature × group (or the total). */
-interface LiveUse {
-  inUse: number;
-  waiters: number;
-  waitingSeats: number;
-  /** user → number of leases held. */
-  holders: Map<string, number>;
-}
-
-const emptyUse = (): LiveUse => ({ inUse: 0, waiters: 0, waitingSeats: 0, holders: new Map() });
-const isIdle = (u: LiveUse) => u.inUse === 0 && u.waiters === 0 && u.holders.size === 0;
-/** A shared lease joins a seat another lease of its user holds: it takes none of its own. */
-const seatsOf = (lease: AuditLease) => (lease.shared ? 0 : lease.count);
-const groupOf = (x: { readonly group?: string | undefined }) => x.group ?? NO_GROUP;
 export const hourOf = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
-const keyOf = (feature: string, group: string) => `${feature}\u0000${group}`;
-
-function copyLease(l: AuditLease): AuditLease {
-  return {
-    lease: l.lease,
-    feature: l.feature,
-    user: l.user,
-    host: l.host,
-    count: l.count,
-    ...(l.group === undefined ? {} : { group: l.group }),
-    type: l.type,
-    ...(l.shared ? { shared: true } : {}),
-  };
-}
-
-function copyWaiter(w: AuditWaiter): AuditWaiter {
-  return {
-    ticket: w.ticket,
-    feature: w.feature,
-    user: w.user,
-    host: w.host,
-    count: w.count,
-    ...(w.group === undefined ? {} : { group: w.group }),
-  };
-}
 
 export class UsageRollups {
   /** The seq of the last record applied (0: none yet; audit seqs start at 1). */
@@ -157,12 +131,10 @@ export class UsageRollups {
   private running = false;
   private lastMs: number | null = null;
   private readonly seats = new Map<string, number>();
-  private readonly leases = new Map<string, AuditLease>();
-  private readonly waiters = new Map<string, AuditWaiter>();
-  /** feature → group (and '*') → live use; idle entries are removed. */
-  private readonly live = new Map<string, Map<string, LiveUse>>();
-  /** hour → feature\0group → bucket. */
-  private readonly hours = new Map<number, Map<string, Bucket>>();
+  /** What is held and waited for now (replaced by a start that lists the leases). */
+  private live = new LiveCounts();
+  /** hour → feature → group → bucket. */
+  private readonly hours = new Map<number, Map<string, Map<string, Bucket>>>();
 
   get lastSeq(): number {
     return this.seq;
@@ -173,6 +145,14 @@ export class UsageRollups {
    * applied already and is skipped (returns false), so catching up twice is harmless.
    */
   apply(record: UsageRecord): boolean {
+    return this.applyAt(record, record.ts);
+  }
+
+  /**
+   * apply() for a record and its time in epoch ms given apart: the daemon's own records (whose
+   * time it knows) and the lines read back (whose ISO time is parsed once) need no copy.
+   */
+  applyAt(record: AuditEvent & { readonly seq: number }, ts: number): boolean {
     if (record.seq <= this.seq) return false;
     const first = this.seq === 0;
     this.seq = record.seq;
@@ -180,41 +160,47 @@ export class UsageRollups {
       // The trail starts mid-stream (older files pruned): count from its first record.
       this.running = true;
     }
-    const at = this.accrueTo(record.ts);
+    const at = this.accrueTo(ts);
     switch (record.t) {
       case 'start':
         this.restart(at, record.features, record.leases);
         break;
       case 'stop':
-        // Nothing accrues until the next start. Leases are kept (they survive a restart, and a
-        // start above START_LEASE_LIMIT does not list them); a start that lists them resets them.
-        // Waiters are not kept: a restart disconnects them.
+        // Nothing accrues until the next start. The counts of leases are kept (leases survive a
+        // restart, and a start above START_LEASE_LIMIT does not list them); a start that lists
+        // them resets them. Waiters are not kept: a restart disconnects them.
         this.running = false;
-        for (const ticket of [...this.waiters.keys()]) this.removeWaiter(ticket);
+        this.live.removeWaiters();
         break;
-      case 'grant':
-        this.addLease(at, record);
-        for (const b of this.touched(at, record.feature, groupOf(record))) b.grants++;
-        break;
-      case 'release':
-      case 'reclaim':
-        this.removeLease(record.lease);
-        break;
-      case 'deny': {
-        // Deny events name no group today; count one toward its group should they ever carry it.
-        const group = 'group' in record && typeof record.group === 'string' ? record.group : undefined;
-        const targets = [this.bucket(at, record.feature, ALL_GROUPS)];
-        if (group !== undefined) targets.push(this.bucket(at, record.feature, group));
-        for (const b of targets) b.denials.set(record.code, (b.denials.get(record.code) ?? 0) + 1);
+      case 'grant': {
+        const group = groupOf(record);
+        this.live.addLease(record);
+        this.bookHolder(this.bucket(at, record.feature, group), record.user, 1);
+        this.bookHolder(this.bucket(at, record.feature, ALL_GROUPS), record.user, 1);
         break;
       }
-      case 'queue':
-        this.addWaiter(at, record);
-        for (const b of this.touched(at, record.feature, groupOf(record))) b.queueEntries++;
+      case 'release':
+      case 'reclaim':
+        this.live.removeLease(record);
         break;
+      case 'deny': {
+        addDenial(this.bucket(at, record.feature, ALL_GROUPS), record.code);
+        // Deny events name no group today; count one toward its group should they ever carry it.
+        const group = 'group' in record && typeof record.group === 'string' ? record.group : undefined;
+        if (group !== undefined) addDenial(this.bucket(at, record.feature, group), record.code);
+        break;
+      }
+      case 'queue': {
+        const group = groupOf(record);
+        this.live.addWaiter(record);
+        this.bookWaiter(this.bucket(at, record.feature, group));
+        this.bookWaiter(this.bucket(at, record.feature, ALL_GROUPS));
+        break;
+      }
       case 'dequeue':
-        this.removeWaiter(record.ticket);
-        for (const b of this.touched(at, record.feature, groupOf(record))) addWait(b, record.waitedMs);
+        this.live.removeWaiter(record.ticket);
+        addWait(this.bucket(at, record.feature, groupOf(record)), record.waitedMs);
+        addWait(this.bucket(at, record.feature, ALL_GROUPS), record.waitedMs);
         break;
       case 'seats':
         this.setSeats(at, record.feature, record.seats);
@@ -237,13 +223,15 @@ export class UsageRollups {
 
   buckets(filter: BucketFilter = {}): HourBucket[] {
     const out: HourBucket[] = [];
-    for (const [hour, byKey] of this.hours) {
+    for (const [hour, byFeature] of this.hours) {
       if (filter.fromMs !== undefined && hour + HOUR_MS <= filter.fromMs) continue;
       if (filter.toMs !== undefined && hour >= filter.toMs) continue;
-      for (const b of byKey.values()) {
-        if (filter.feature !== undefined && b.feature !== filter.feature) continue;
-        if (filter.group !== undefined && b.group !== filter.group) continue;
-        out.push(snapshot(b));
+      for (const [feature, byGroup] of byFeature) {
+        if (filter.feature !== undefined && feature !== filter.feature) continue;
+        for (const b of byGroup.values()) {
+          if (filter.group !== undefined && b.group !== filter.group) continue;
+          out.push(snapshot(b));
+        }
       }
     }
     return out.sort(compareBuckets);
@@ -252,9 +240,9 @@ export class UsageRollups {
   /** Drops the buckets whose hour ended `retentionMs` or more before `nowMs`. */
   prune(nowMs: number, retentionMs: number = DEFAULT_USAGE_RETENTION_MS): number {
     let dropped = 0;
-    for (const [hour, byKey] of this.hours) {
+    for (const [hour, byFeature] of this.hours) {
       if (hour + HOUR_MS <= nowMs - retentionMs) {
-        dropped += byKey.size;
+        for (const byGroup of byFeature.values()) dropped += byGroup.size;
         this.hours.delete(hour);
       }
     }
@@ -263,42 +251,38 @@ export class UsageRollups {
 
   toJSON(): UsageRollupsJSON {
     return {
-      version: 1,
+      version: 2,
       lastSeq: this.seq,
       live: {
         running: this.running,
         lastMs: this.lastMs,
         seats: Object.fromEntries([...this.seats].sort(([a], [b]) => compare(a, b))),
-        leases: [...this.leases.values()].map(copyLease),
-        waiters: [...this.waiters.values()].map(copyWaiter),
+        holders: this.live.heldCounts(),
+        waiters: this.live.waiterList(),
       },
       buckets: this.buckets().map((b) => ({ ...b, hour: new Date(b.hour).toISOString() })),
     };
   }
 
-  /** Rebuilds rollups saved by toJSON (usage-store.ts checks the shape of a file first). */
-  static fromJSON(doc: UsageRollupsJSON): UsageRollups {
+  /**
+   * Rebuilds rollups saved by toJSON (usage-store.ts checks the shape of a file first). A version 1
+   * file (every live lease listed) is read by counting its leases.
+   */
+  static fromJSON(doc: UsageRollupsJSON | UsageRollupsV1JSON): UsageRollups {
     const r = new UsageRollups();
     r.seq = doc.lastSeq;
     r.running = doc.live.running;
     r.lastMs = doc.live.lastMs;
     for (const [feature, seats] of Object.entries(doc.live.seats)) r.seats.set(feature, seats);
-    for (const lease of doc.live.leases) {
-      r.leases.set(lease.lease, copyLease(lease));
-      r.changeUse(lease.feature, groupOf(lease), (u) => holdLease(u, lease, +1));
+    if (doc.version === 1) {
+      for (const lease of doc.live.leases) r.live.addLease(lease);
+    } else {
+      for (const h of doc.live.holders) r.live.hold(h.feature, h.group, h.user, h.leases, h.seats);
     }
-    for (const waiter of doc.live.waiters) {
-      r.waiters.set(waiter.ticket, copyWaiter(waiter));
-      r.changeUse(waiter.feature, groupOf(waiter), (u) => waitFor(u, waiter, +1));
-    }
+    for (const waiter of doc.live.waiters) r.live.addWaiter(waiter);
     for (const b of doc.buckets) {
       const hour = Date.parse(b.hour);
-      let byKey = r.hours.get(hour);
-      if (!byKey) {
-        byKey = new Map();
-        r.hours.set(hour, byKey);
-      }
-      byKey.set(keyOf(b.feature, b.group), {
+      r.bucketsOf(hour, b.feature).set(b.group, {
         hour,
         feature: b.feature,
         group: b.group,
@@ -341,16 +325,26 @@ export class UsageRollups {
     return to;
   }
 
+  /** The same features as liveFeatures(), without a generator: this runs for nearly every record. */
   private accrueSegment(at: number, ms: number): void {
-    for (const feature of this.liveFeatures()) {
-      const total = this.bucket(at, feature, ALL_GROUPS);
-      const use = this.use(feature, ALL_GROUPS);
-      total.seatMs += use.inUse * ms;
-      const level = use.inUse + use.waitingSeats;
-      total.demand!.set(level, (total.demand!.get(level) ?? 0) + ms);
-      for (const [group, u] of this.live.get(feature) ?? []) {
-        if (group !== ALL_GROUPS && u.inUse > 0) this.bucket(at, feature, group).seatMs += u.inUse * ms;
-      }
+    for (const [feature, seats] of this.seats) {
+      if (seats > 0 || this.live.has(feature)) this.accrueFeature(at, ms, feature);
+    }
+    for (const feature of this.live.features()) {
+      if (!this.seats.has(feature)) this.accrueFeature(at, ms, feature);
+    }
+  }
+
+  private accrueFeature(at: number, ms: number, feature: string): void {
+    const total = this.bucket(at, feature, ALL_GROUPS);
+    const use = this.live.use(feature, ALL_GROUPS);
+    total.seatMs += use.inUse * ms;
+    const level = use.inUse + use.waitingSeats;
+    total.demand!.set(level, (total.demand!.get(level) ?? 0) + ms);
+    const groups = this.live.groups(feature);
+    if (groups === undefined) return;
+    for (const [group, u] of groups) {
+      if (group !== ALL_GROUPS && u.inUse > 0) this.bucket(at, feature, group).seatMs += u.inUse * ms;
     }
   }
 
@@ -358,13 +352,13 @@ export class UsageRollups {
   private openHour(hour: number): void {
     for (const feature of this.liveFeatures()) {
       this.bucket(hour, feature, ALL_GROUPS);
-      for (const group of this.live.get(feature)?.keys() ?? []) this.bucket(hour, feature, group);
+      for (const group of this.live.groups(feature)?.keys() ?? []) this.bucket(hour, feature, group);
     }
   }
 
   private *liveFeatures(): Generator<string> {
     for (const [feature, seats] of this.seats) if (seats > 0 || this.live.has(feature)) yield feature;
-    for (const feature of this.live.keys()) if (!this.seats.has(feature)) yield feature;
+    for (const feature of this.live.features()) if (!this.seats.has(feature)) yield feature;
   }
 
   // --- live state ---
@@ -374,15 +368,32 @@ export class UsageRollups {
     features: StartEvent['features'],
     listed: readonly AuditLease[] | undefined,
   ): void {
-    // Without a list (a large restart), the leases held are the ones this trail left held.
-    const leases = listed ?? [...this.leases.values()];
-    this.leases.clear();
-    this.waiters.clear();
-    this.live.clear();
+    // Waiters never outlive a restart (their connections are gone); without a list (a large
+    // restart) the leases held are the ones the trail left held, so their counts stay.
+    const kept = this.live;
+    kept.removeWaiters();
+    // The seats are set as if nothing were held (a feature removed, 0 seats, is kept only while
+    // leases of it are), then the leases enter the hour of the start.
+    this.live = new LiveCounts();
     this.seats.clear();
     this.running = true;
     for (const f of features) this.setSeats(at, f.name, f.seats);
-    for (const lease of leases) this.addLease(at, lease);
+    if (listed === undefined) {
+      this.live = kept;
+      for (const feature of kept.features()) {
+        for (const [group, use] of kept.groups(feature) ?? []) {
+          const b = this.bucket(at, feature, group);
+          for (const user of use.holders.keys()) b.users.add(user);
+          this.refresh(b);
+        }
+      }
+    } else {
+      for (const lease of listed) {
+        this.live.addLease(lease);
+        this.bookHolder(this.bucket(at, lease.feature, groupOf(lease)), lease.user, 0);
+        this.bookHolder(this.bucket(at, lease.feature, ALL_GROUPS), lease.user, 0);
+      }
+    }
     for (const feature of this.liveFeatures()) this.bucket(at, feature, ALL_GROUPS);
   }
 
@@ -394,92 +405,53 @@ export class UsageRollups {
     }
     // Every bucket of the feature in this hour shows the feature's licensed seats.
     this.bucket(at, feature, ALL_GROUPS);
-    for (const b of this.hours.get(hourOf(at))?.values() ?? []) {
-      if (b.feature === feature) b.seats = Math.max(b.seats, seats);
-    }
-  }
-
-  private addLease(at: number, lease: AuditLease): void {
-    if (this.leases.has(lease.lease)) this.removeLease(lease.lease);
-    this.leases.set(lease.lease, copyLease(lease));
-    this.changeUse(lease.feature, groupOf(lease), (u) => holdLease(u, lease, +1));
-    for (const b of this.touched(at, lease.feature, groupOf(lease))) {
-      b.users.add(lease.user);
-      this.refresh(b);
-    }
-  }
-
-  private removeLease(id: string): void {
-    const lease = this.leases.get(id);
-    if (!lease) return; // unknown (the trail started later): it was never counted
-    this.leases.delete(id);
-    this.changeUse(lease.feature, groupOf(lease), (u) => holdLease(u, lease, -1));
-  }
-
-  private addWaiter(at: number, waiter: AuditWaiter): void {
-    if (this.waiters.has(waiter.ticket)) this.removeWaiter(waiter.ticket);
-    this.waiters.set(waiter.ticket, copyWaiter(waiter));
-    this.changeUse(waiter.feature, groupOf(waiter), (u) => waitFor(u, waiter, +1));
-    for (const b of this.touched(at, waiter.feature, groupOf(waiter))) this.refresh(b);
-  }
-
-  private removeWaiter(ticket: string): void {
-    const waiter = this.waiters.get(ticket);
-    if (!waiter) return;
-    this.waiters.delete(ticket);
-    this.changeUse(waiter.feature, groupOf(waiter), (u) => waitFor(u, waiter, -1));
-  }
-
-  /** Applies `change` to the group's and the total's live use, dropping entries left idle. */
-  private changeUse(feature: string, group: string, change: (u: LiveUse) => void): void {
-    let groups = this.live.get(feature);
-    if (!groups) {
-      groups = new Map();
-      this.live.set(feature, groups);
-    }
-    for (const g of [group, ALL_GROUPS]) {
-      let u = groups.get(g);
-      if (!u) {
-        u = emptyUse();
-        groups.set(g, u);
-      }
-      change(u);
-      if (isIdle(u)) groups.delete(g);
-    }
-    if (groups.size === 0) this.live.delete(feature);
-  }
-
-  private use(feature: string, group: string): LiveUse {
-    return this.live.get(feature)?.get(group) ?? emptyUse();
+    for (const b of this.bucketsOf(hourOf(at), feature).values()) b.seats = Math.max(b.seats, seats);
   }
 
   // --- buckets ---
 
-  /** The group's and the total's buckets of the hour of `at`. */
-  private touched(at: number, feature: string, group: string): Bucket[] {
-    return [this.bucket(at, feature, group), this.bucket(at, feature, ALL_GROUPS)];
+  /** A lease held: its user is one of the hour's, and the maxima rise to what is live now. */
+  private bookHolder(b: Bucket, user: string, grants: 0 | 1): void {
+    b.users.add(user);
+    b.grants += grants;
+    this.refresh(b);
+  }
+
+  private bookWaiter(b: Bucket): void {
+    b.queueEntries++;
+    this.refresh(b);
   }
 
   /** Raises the bucket's maxima to what is live now. */
   private refresh(b: Bucket): void {
-    const u = this.use(b.feature, b.group);
+    const u = this.live.use(b.feature, b.group);
     b.peak = Math.max(b.peak, u.inUse);
     b.longestQueue = Math.max(b.longestQueue, u.waiters);
     b.seats = Math.max(b.seats, this.seats.get(b.feature) ?? 0);
   }
 
+  /** group → bucket of one feature in one hour, created empty if need be. */
+  private bucketsOf(hour: number, feature: string): Map<string, Bucket> {
+    let byFeature = this.hours.get(hour);
+    if (!byFeature) {
+      byFeature = new Map();
+      this.hours.set(hour, byFeature);
+    }
+    let byGroup = byFeature.get(feature);
+    if (!byGroup) {
+      byGroup = new Map();
+      byFeature.set(feature, byGroup);
+    }
+    return byGroup;
+  }
+
   /** The bucket of the hour of `at`; a new one starts with what is live now (holders, queue). */
   private bucket(at: number, feature: string, group: string): Bucket {
     const hour = hourOf(at);
-    let byKey = this.hours.get(hour);
-    if (!byKey) {
-      byKey = new Map();
-      this.hours.set(hour, byKey);
-    }
-    const key = keyOf(feature, group);
-    let b = byKey.get(key);
+    const byGroup = this.bucketsOf(hour, feature);
+    let b = byGroup.get(group);
     if (!b) {
-      const u = this.use(feature, group);
+      const u = this.live.use(feature, group);
       b = {
         hour,
         feature,
@@ -497,22 +469,14 @@ export class UsageRollups {
         longestQueue: u.waiters,
         demand: group === ALL_GROUPS ? new Map() : undefined,
       };
-      byKey.set(key, b);
+      byGroup.set(group, b);
     }
     return b;
   }
 }
 
-function holdLease(u: LiveUse, lease: AuditLease, sign: 1 | -1): void {
-  u.inUse += sign * seatsOf(lease);
-  const held = (u.holders.get(lease.user) ?? 0) + sign;
-  if (held > 0) u.holders.set(lease.user, held);
-  else u.holders.delete(lease.user);
-}
-
-function waitFor(u: LiveUse, waiter: AuditWaiter, sign: 1 | -1): void {
-  u.waiters += sign;
-  u.waitingSeats += sign * waiter.count;
+function addDenial(b: Bucket, code: string): void {
+  b.denials.set(code, (b.denials.get(code) ?? 0) + 1);
 }
 
 /** Keeps every `waitStride`-th wait; halves the sample and doubles the stride when full. */

@@ -7,7 +7,7 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readAudit } from './audit-reader.js';
-import { UsageRollups, type UsageRollupsJSON } from './rollups.js';
+import { ALL_GROUPS, UsageRollups, type UsageRollupsJSON, type UsageRollupsV1JSON } from './rollups.js';
 
 export const USAGE_FILE = 'usage.json';
 
@@ -73,7 +73,7 @@ export async function saveUsage(stateDir: string, rollups: UsageRollups): Promis
 export async function catchUp(rollups: UsageRollups, stateDir: string): Promise<number> {
   let applied = 0;
   for await (const record of readAudit(auditDir(stateDir), { afterSeq: rollups.lastSeq })) {
-    if (rollups.apply({ ...record, ts: Date.parse(record.ts) })) applied++;
+    if (rollups.applyAt(record, Date.parse(record.ts))) applied++;
   }
   return applied;
 }
@@ -90,17 +90,20 @@ export async function rebuildUsage(stateDir: string, options: RebuildOptions = {
     auditDir(stateDir),
     options.toMs === undefined ? {} : { toMs: options.toMs },
   )) {
-    rollups.apply({ ...record, ts: Date.parse(record.ts) });
+    rollups.applyAt(record, Date.parse(record.ts));
   }
   return rollups;
 }
 
 // --- the shape of usage.json ---
 
-/** What UsageRollups.toJSON writes; throws a TypeError naming the first field that is not. */
-export function checkUsageJSON(json: unknown): UsageRollupsJSON {
+/**
+ * What UsageRollups.toJSON writes (version 2), or wrote before issue 8 (version 1: every live lease
+ * listed, read by counting them); throws a TypeError naming the first field that is not.
+ */
+export function checkUsageJSON(json: unknown): UsageRollupsJSON | UsageRollupsV1JSON {
   const doc = object(json, 'the document');
-  if (doc.version !== 1) fail(`unknown version ${String(doc.version)}`);
+  if (doc.version !== 1 && doc.version !== 2) fail(`unknown version ${String(doc.version)}`);
   num(doc.lastSeq, 'lastSeq');
   const live = object(doc.live, 'live');
   if (typeof live.running !== 'boolean') fail('live.running is not a boolean');
@@ -117,7 +120,18 @@ export function checkUsageJSON(json: unknown): UsageRollupsJSON {
     num(x.count, `${what}.count`);
     if (x.group !== undefined) str(x.group, `${what}.group`);
   };
-  each(live.leases, 'live.leases', holder(['lease', 'feature', 'user', 'host', 'type']));
+  if (doc.version === 1) {
+    each(live.leases, 'live.leases', holder(['lease', 'feature', 'user', 'host', 'type']));
+  } else {
+    each(live.holders, 'live.holders', (x, what) => {
+      for (const k of ['feature', 'group', 'user']) str(x[k], `${what}.${k}`);
+      // '*' is the sum of the groups, never saved; a holding of no lease would never be removed.
+      if (x.group === ALL_GROUPS) fail(`${what}.group is '${ALL_GROUPS}'`);
+      const leases = num(x.leases, `${what}.leases`);
+      if (!Number.isInteger(leases) || leases < 1) fail(`${what}.leases is not a whole number above 0`);
+      if (num(x.seats, `${what}.seats`) < 0) fail(`${what}.seats is below 0`);
+    });
+  }
   each(live.waiters, 'live.waiters', holder(['ticket', 'feature', 'user', 'host']));
   each(doc.buckets, 'buckets', (b, what) => {
     if (Number.isNaN(Date.parse(str(b.hour, `${what}.hour`)))) fail(`${what}.hour is not a time`);
@@ -129,7 +143,7 @@ export function checkUsageJSON(json: unknown): UsageRollupsJSON {
     numbers(b.denials, `${what}.denials`);
     if (b.demand !== undefined) numbers(b.demand, `${what}.demand`);
   });
-  return json as UsageRollupsJSON;
+  return json as UsageRollupsJSON | UsageRollupsV1JSON;
 }
 
 const BUCKET_NUMBERS = [

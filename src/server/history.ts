@@ -34,6 +34,22 @@ export interface HistoryOptions {
   readonly version: string;
 }
 
+/**
+ * The wall clock as the audit log reads it, remembering its last reading: the log reads it once per
+ * line for the line's `ts`, so History knows the time of a record it appends without parsing `ts`.
+ */
+class WallReadings {
+  ms = 0;
+  reads = 0;
+  constructor(private readonly clock: () => number) {}
+
+  readonly read = (): number => {
+    this.ms = this.clock();
+    this.reads++;
+    return this.ms;
+  };
+}
+
 export class History {
   #unsubscribe: (() => void) | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
@@ -42,6 +58,7 @@ export class History {
 
   private constructor(
     private readonly audit: AuditLog,
+    private readonly wall: WallReadings,
     readonly rollups: UsageRollups,
     private readonly stateDir: string,
     private readonly options: HistoryOptions,
@@ -50,17 +67,17 @@ export class History {
   static async open(options: HistoryOptions): Promise<History> {
     const { config, logger } = options;
     const stateDir = config.server.stateDir;
-    const wallClock = options.wallClock ?? Date.now;
+    const wall = new WallReadings(options.wallClock ?? Date.now);
     const audit = await AuditLog.open({
       dir: join(stateDir, 'audit'),
       retentionMs: config.history.auditRetentionMs,
-      wallClock,
+      wallClock: wall.read,
       onError: (err) => logger.error({ err }, 'audit trail: write failed'),
     });
     const rollups = await loadUsage(stateDir);
     const caughtUp = await catchUp(rollups, stateDir);
     if (caughtUp > 0) logger.info({ records: caughtUp }, 'usage rollups caught up from the audit trail');
-    const history = new History(audit, rollups, stateDir, options);
+    const history = new History(audit, wall, rollups, stateDir, options);
     history.#unsubscribe = auditEngineEvents(options.engine, options.now, (event) => history.record(event));
     const { engine } = options;
     const leaseCount = engine.leaseCount;
@@ -81,8 +98,13 @@ export class History {
   /** Appends one event to the audit trail and the rollups. */
   record(event: AuditEvent): AuditRecord | undefined {
     if (this.#closed) return undefined;
+    const reads = this.wall.reads;
     const record = this.audit.append(event);
-    this.rollups.apply({ ...record, ts: recordTime(record) });
+    // One reading during append is the record's time; `ts` is it as an ISO string, which keeps
+    // whole ms (Date truncates; `+ 0` turns -0 into 0 as Date.parse would). Should the log ever
+    // read the clock otherwise, parse `ts`: the rollups must see what a rebuild from the trail sees.
+    const ms = this.wall.reads === reads + 1 ? Math.trunc(this.wall.ms) + 0 : recordTime(record);
+    this.rollups.applyAt(record, ms);
     return record;
   }
 

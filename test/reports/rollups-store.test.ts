@@ -2,7 +2,7 @@
  * Issue 7 §2: usage.json (load, atomic save) and the rollups caught up from / rebuilt from an
  * audit trail written by the real AuditLog.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -98,6 +98,36 @@ describe('usage.json', () => {
     expect((await loadUsage(dir)).lastSeq).toBe(0);
   });
 
+  it('reads a version 1 file (every live lease listed); catching up from it and saving writes version 2', async () => {
+    const dir = tempDir();
+    const live = await writeTrail(dir, EVENTS);
+    // What a daemon before issue 8 saved after the first 3 records: alice's and bob's leases listed.
+    const early = new UsageRollups();
+    for await (const r of readAudit(auditDir(dir), { toMs: T0 + 60 * MIN }))
+      early.applyAt(r, Date.parse(r.ts));
+    expect(early.lastSeq).toBe(3);
+    const { holders, ...rest } = early.toJSON().live;
+    expect(holders).toHaveLength(2);
+    const v1 = {
+      ...early.toJSON(),
+      version: 1,
+      live: { ...rest, leases: [lease('A', 'alice', 'eng'), lease('B', 'bob')] },
+    };
+    writeFileSync(usagePath(dir), JSON.stringify(v1));
+    const loaded = await loadUsage(dir);
+    expect(loaded.toJSON()).toEqual(early.toJSON());
+    expect(await catchUp(loaded, dir)).toBe(EVENTS.length - 3);
+    expect(loaded.toJSON()).toEqual(live.toJSON());
+    await saveUsage(dir, loaded);
+    const saved = JSON.parse(readFileSync(usagePath(dir), 'utf8'));
+    expect(saved.version).toBe(2);
+    expect(saved.live).not.toHaveProperty('leases');
+    expect((await loadUsage(dir)).toJSON()).toEqual(live.toJSON());
+    // A version 1 file is checked as one: its leases must be leases.
+    writeFileSync(usagePath(dir), JSON.stringify({ ...v1, live: { ...v1.live, leases: [{ lease: 'A' }] } }));
+    await expect(loadUsage(dir)).rejects.toThrow(/live\.leases\[0\]\.feature is not a string/);
+  });
+
   it('a corrupt file is an Error naming it', async () => {
     const dir = tempDir();
     writeFileSync(usagePath(dir), 'not json');
@@ -110,8 +140,8 @@ describe('usage.json', () => {
     const doc = saved.toJSON();
     writeFileSync(usagePath(dir), JSON.stringify({ ...doc, buckets: [{ ...doc.buckets[0], peak: 'x' }] }));
     await expect(loadUsage(dir)).rejects.toThrow(/buckets\[0\]\.peak is not a number/);
-    writeFileSync(usagePath(dir), JSON.stringify({ ...doc, version: 2 }));
-    await expect(loadUsage(dir)).rejects.toThrow(/unknown version 2/);
+    writeFileSync(usagePath(dir), JSON.stringify({ ...doc, version: 3 }));
+    await expect(loadUsage(dir)).rejects.toThrow(/unknown version 3/);
   });
 });
 

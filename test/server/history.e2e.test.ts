@@ -4,7 +4,7 @@
  * rollups rebuilt from the audit trail equal the ones the daemon kept.
  */
 import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -61,13 +61,15 @@ describe('usage history in the daemon', () => {
     const bob = await connect(first.address, 'bob');
     const carol = await connect(first.address, 'carol');
     const a = await alice.checkout('cad');
-    wall.now = T0 + HOUR / 2;
+    // A wall clock finer than a millisecond: audit lines keep whole ms, and so must the rollups the
+    // daemon feeds from the time it read (a rebuild from the lines must give the same numbers).
+    wall.now = T0 + HOUR / 2 + 0.6;
     await bob.checkout('cad');
     await expect(carol.checkout('cad')).rejects.toMatchObject({ code: 'NO_SEATS' });
     const admin = await LeaseholdClient.connect({ servers: [], socket: join(stateDir, 'leasehold.sock') });
     onCleanup(() => admin.close());
     await admin.admin.free({ user: 'bob' });
-    wall.now = T0 + HOUR + 15 * 60_000; // into the next hour
+    wall.now = T0 + HOUR + 15 * 60_000 + 0.25; // into the next hour
     await a.release();
     await first.daemon.close();
 
@@ -100,8 +102,17 @@ describe('usage history in the daemon', () => {
     const hour0 = kept.buckets({ feature: 'cad', group: '*', fromMs: T0, toMs: T0 + HOUR });
     expect(hour0).toHaveLength(1);
     expect(hour0[0]).toMatchObject({ peak: 2, grants: 2, denials: { NO_SEATS: 1 } });
+    // Alice's seat all hour and 15 min of the next, in whole ms; bob's was freed as it was granted.
+    expect(hour0[0]!.seatMs).toBe(HOUR);
+    const hour1 = kept.buckets({ feature: 'cad', group: '*', fromMs: T0 + HOUR, toMs: T0 + 2 * HOUR });
+    expect(hour1[0]!.seatMs).toBe(15 * 60_000);
     // Rebuilt from the audit trail alone: the same buckets.
     const rebuilt = await rebuildUsage(stateDir);
     expect(JSON.stringify(rebuilt.buckets({}))).toBe(JSON.stringify(kept.buckets({})));
+    // usage.json keeps the live state as counts (issue 8): dave's lease outlives the daemon.
+    const saved = JSON.parse(await readFile(join(stateDir, 'usage.json'), 'utf8'));
+    expect(saved).toMatchObject({ version: 2, lastSeq: 11 });
+    expect(saved.live.holders).toEqual([{ feature: 'cad', group: '-', user: 'dave', leases: 1, seats: 1 }]);
+    expect(rebuilt.toJSON().live).toEqual(saved.live);
   });
 });
