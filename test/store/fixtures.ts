@@ -1,9 +1,11 @@
 /** Shared set-up for the store tests: real temp directories, real files, removed after each test. */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from '../../src/store/crc32.js';
 import { JournalWriter } from '../../src/store/journal.js';
-import { decodeRecord } from '../../src/store/record-codec.js';
+import { decodeRecord, packPayload } from '../../src/store/record-codec.js';
+import { SNAPSHOT_HEADER_BYTES } from '../../src/store/snapshot.js';
 import { onCleanup } from '../helpers/cleanup.js';
 
 export function tempStateDir(): string {
@@ -72,4 +74,25 @@ export function readJournalFile(path: string): { seq: number; record: unknown }[
     out.push({ seq: decoded.seq, record: decoded.record });
     offset = decoded.end;
   }
+}
+
+/**
+ * A whole snapshot file built by hand around `payload`: the header as every version writes it.
+ * With version 1 and a MessagePack payload it is what builds before issue 8 wrote.
+ */
+export function snapshotFile(seq: number, payload: Uint8Array, version = 1): Buffer {
+  const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
+  header.write('LHSNAP01', 0, 'ascii');
+  header.writeUInt16BE(version, 8);
+  header.writeBigUInt64BE(BigInt(seq), 10);
+  header.writeUInt32BE(payload.length, 18);
+  header.writeUInt32BE(crc32(payload), 22);
+  return Buffer.concat([header, payload]);
+}
+
+/** Writes `state` as a version 1 snapshot (MessagePack of the whole state); returns its path. */
+export function writeVersion1Snapshot(dir: string, seq: number, state: object): string {
+  const file = join(dir, snapshotName(seq));
+  writeFileSync(file, snapshotFile(seq, packPayload(state)));
+  return file;
 }

@@ -22,6 +22,7 @@ import {
   snapshotName,
   tempStateDir,
   writeJournal,
+  writeVersion1Snapshot,
 } from './fixtures.js';
 
 const NOW = new Date('2025-03-04T05:06:07.089Z');
@@ -117,6 +118,31 @@ describe('recover', () => {
     await reopened.whenDurable(reopened.append(change(13)));
     await reopened.close();
     expect(seqs(await recover(dir))).toEqual([6, 7, 8, 9, 10, 11, 12, 13]);
+  });
+
+  it('recovers a directory written by the previous format (version 1 snapshot), and falls back to it', async () => {
+    const dir = tempStateDir();
+    await writeJournal(dir, 8);
+    writeVersion1Snapshot(dir, 5, { upTo: 5, rows: Array.from({ length: 100 }, (_, i) => i) });
+    const old = await recover(dir);
+    expect(old.snapshot).toMatchObject({ seq: 5, state: { upTo: 5 } });
+    expect(old.records).toEqual(records(6, 8));
+    expect(old.warnings).toEqual([]);
+
+    // This build's next snapshot is version 2; the version 1 one is kept as the older of two.
+    const journal = await JournalWriter.open(dir, { lastSeq: old.lastSeq });
+    await journal.whenDurable(journal.append(change(9)));
+    await writeSnapshot(dir, 9, { upTo: 9 }, { waitFor: journal.whenDurable(9) });
+    await journal.close();
+    expect((await listSnapshots(dir)).map((s) => s.seq)).toEqual([9, 5]);
+    expect(readFileSync(join(dir, snapshotName(9))).readUInt16BE(8)).toBe(2);
+    expect((await recover(dir)).snapshot).toMatchObject({ seq: 9, state: { upTo: 9 } });
+
+    flipByte(join(dir, snapshotName(9)), SNAPSHOT_HEADER_BYTES + 12);
+    const fallback = await recover(dir);
+    expect(fallback.snapshot).toMatchObject({ seq: 5, state: { upTo: 5 } });
+    expect(fallback.records).toEqual(records(6, 9));
+    expect(fallback.warnings[0]).toMatch(/snapshot-0+9\.snap is unusable: payload checksum mismatch/);
   });
 
   it('truncates a torn final record on disk, with a warning, and the journal goes on after it', async () => {

@@ -1,6 +1,7 @@
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { decodeColumnar } from '../../src/store/columns.js';
 import { crc32 } from '../../src/store/crc32.js';
 import { SnapshotCorruptError } from '../../src/store/errors.js';
 import { packPayload } from '../../src/store/record-codec.js';
@@ -10,7 +11,7 @@ import {
   SNAPSHOT_HEADER_BYTES,
   writeSnapshot,
 } from '../../src/store/snapshot.js';
-import { filesIn, snapshotName, tempStateDir } from './fixtures.js';
+import { filesIn, snapshotFile, snapshotName, tempStateDir, writeVersion1Snapshot } from './fixtures.js';
 
 function state(n: number): object {
   return {
@@ -31,14 +32,64 @@ describe('snapshots', () => {
     const file = await writeSnapshot(dir, 2 ** 33 + 1, state(3));
     expect(file).toBe(join(dir, snapshotName(2 ** 33 + 1)));
     const data = readFileSync(file);
-    const payload = packPayload(state(3));
+    const payload = data.subarray(SNAPSHOT_HEADER_BYTES);
     expect(data.subarray(0, 8).toString('ascii')).toBe('LHSNAP01');
-    expect(data.readUInt16BE(8)).toBe(1);
+    expect(data.readUInt16BE(8)).toBe(2);
     expect(data.readBigUInt64BE(10)).toBe(2n ** 33n + 1n);
     expect(data.readUInt32BE(18)).toBe(payload.length);
     expect(data.readUInt32BE(22)).toBe(crc32(payload));
-    expect(data.subarray(SNAPSHOT_HEADER_BYTES)).toEqual(payload);
+    expect(decodeColumnar(payload)).toEqual(state(3));
     expect(await readNewestSnapshot(dir)).toEqual({ seq: 2 ** 33 + 1, state: state(3), file, warnings: [] });
+  });
+
+  it('stores long arrays as columns and gives back plain arrays', async () => {
+    const dir = tempStateDir();
+    const rows = 5000;
+    const big = {
+      ids: Array.from({ length: rows }, (_, i) => `lease-${i.toString(16).padStart(8, '0')}`),
+      counts: Array.from({ length: rows }, (_, i) => i % 7),
+      fencing: Array.from({ length: rows }, (_, i) => 2 ** 40 + i),
+      ageMs: Array.from({ length: rows }, (_, i) => i / 3),
+      keys: Array.from({ length: rows }, (_, i) => (i % 2 ? `clé-${i}` : null)),
+    };
+    const file = await writeSnapshot(dir, 9, big);
+    const loaded = await readNewestSnapshot(dir);
+    expect(loaded?.state).toEqual(big);
+    for (const values of Object.values(loaded?.state as object)) expect(Array.isArray(values)).toBe(true);
+    // Smaller than MessagePack of the same state (which writes every double in 9 bytes).
+    expect(readFileSync(file).length).toBeLessThan(packPayload(big).length);
+  });
+
+  it('reads a version 1 snapshot (one MessagePack document) written by an earlier build', async () => {
+    const dir = tempStateDir();
+    const file = writeVersion1Snapshot(dir, 20, state(70));
+    expect(await readNewestSnapshot(dir)).toEqual({ seq: 20, state: state(70), file, warnings: [] });
+  });
+
+  it('reports a version 1 snapshot whose payload is not MessagePack as corrupt, and falls back', async () => {
+    const dir = tempStateDir();
+    await writeSnapshot(dir, 10, state(1));
+    const newest = join(dir, snapshotName(20));
+    writeFileSync(newest, snapshotFile(20, Buffer.from([0x92, 0x01])));
+    const loaded = await readNewestSnapshot(dir);
+    expect(loaded?.seq).toBe(10);
+    expect(loaded?.warnings[0]).toMatch(/the payload is not valid MessagePack/);
+  });
+
+  it('reports a version 2 snapshot with a sound checksum but a malformed payload as corrupt, and falls back', async () => {
+    const dir = tempStateDir();
+    writeVersion1Snapshot(dir, 10, state(1));
+    const newest = join(dir, snapshotName(20));
+    // A payload whose data offset points past its end, checksummed correctly.
+    const payload = Buffer.alloc(16);
+    payload.writeUInt32BE(0, 0);
+    payload.writeUInt32BE(1000, 4);
+    writeFileSync(newest, snapshotFile(20, payload, 2));
+    const loaded = await readNewestSnapshot(dir);
+    expect(loaded?.seq).toBe(10);
+    expect(loaded?.state).toEqual(state(1));
+    expect(loaded?.warnings[0]).toContain(newest);
+    expect(loaded?.warnings[0]).toMatch(/the payload is not a valid columnar payload \(.*do not fit/);
   });
 
   it('returns undefined for a directory without snapshots', async () => {
@@ -95,7 +146,11 @@ describe('snapshots', () => {
 
   it.each([
     ['bad magic', 0, /bad magic/],
-    ['an unknown format version', 8, /format version 257 is not supported/],
+    [
+      'an unknown format version',
+      8,
+      /format version 258 is not supported \(this build reads versions 1 and 2\)/,
+    ],
     ['a seq that is not the one in the name', 17, /the header says seq 21 but the file name says 20/],
     ['a wrong payload length', 21, /announces \d+ payload bytes but the file holds \d+/],
   ])('rejects a snapshot with %s', async (_name, byte, reason) => {
