@@ -5,10 +5,14 @@
  * holds more than a chunk's lines in memory.
  *
  * The reader trusts the trail: it skips lines it cannot parse (a torn last line, damage) without
- * saying so. Checking the trail is verifyAudit's job (audit-verify.ts).
+ * saying so, and it takes a line's seq from its first bytes to skip lines outside a seq range
+ * unparsed. Checking the trail is verifyAudit's job (audit-verify.ts).
+ *
+ * Cost (issue 8: the daemon catches its rollups up from a million lines after a crash): a line is
+ * read in large chunks, decoded and split once, JSON-parsed once, its time parsed once; the hex
+ * fields are checked by a loop, not a regex on a copied slice.
  */
 import * as crypto from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditEvent } from './audit-events.js';
@@ -34,7 +38,6 @@ export function recordTime(record: Pick<AuditRecord, 'ts'>): number {
 
 const DAY_MS = 86_400_000;
 const FILE_NAME = /^audit-(\d{4}-\d{2}-\d{2})\.jsonl$/;
-const HEX64 = /^[0-9a-f]{64}$/;
 /** `,"h":"<64 hex>"}` ends a line: what the writer adds, and what a verifier strips. */
 const HASH_KEY = ',"h":"';
 const HASH_SUFFIX_LENGTH = HASH_KEY.length + 64 + '"}'.length;
@@ -80,8 +83,28 @@ export function auditLineHash(text: string): string {
 }
 
 export type ParsedAuditLine =
-  | { readonly ok: true; readonly record: AuditRecord; readonly hashOk: boolean }
+  | {
+      readonly ok: true;
+      readonly record: AuditRecord;
+      readonly hashOk: boolean;
+      /** `ts` in epoch ms (recordTime), parsed once here for every reader. */
+      readonly ms: number;
+    }
   | { readonly ok: false; readonly reason: string };
+
+/**
+ * Whether `text` holds 64 lowercase hex digits from `start` on (and, with `whole`, nothing else):
+ * what /^[0-9a-f]{64}$/ tests, without slicing the line and a regex per field (issue 8: the regex
+ * was a sixth of catching up a million lines).
+ */
+function isHex64(text: string, start: number, whole: boolean): boolean {
+  if (whole ? text.length !== 64 : start + 64 > text.length) return false;
+  for (let i = start; i < start + 64; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x66 || c < 0x30 || (c > 0x39 && c < 0x61)) return false;
+  }
+  return true;
+}
 
 /**
  * Parses one line (without its '\n') and checks its shape: the hash suffix, valid JSON, `seq` a
@@ -92,8 +115,8 @@ export type ParsedAuditLine =
 export function parseAuditLine(text: string, checkHash: boolean): ParsedAuditLine {
   if (text.length === 0) return { ok: false, reason: 'empty line' };
   const at = text.length - HASH_SUFFIX_LENGTH;
-  const h = text.slice(at + HASH_KEY.length, -2);
-  if (at < 1 || !text.startsWith(HASH_KEY, at) || !text.endsWith('"}') || !HEX64.test(h)) {
+  const hAt = at + HASH_KEY.length;
+  if (at < 1 || !text.startsWith(HASH_KEY, at) || !text.endsWith('"}') || !isHex64(text, hAt, false)) {
     return { ok: false, reason: 'no ,"h":"<64 hex>"} at its end' };
   }
   let value: unknown;
@@ -109,17 +132,69 @@ export function parseAuditLine(text: string, checkHash: boolean): ParsedAuditLin
   if (typeof r.seq !== 'number' || !Number.isSafeInteger(r.seq) || r.seq < 1) {
     return { ok: false, reason: 'seq missing or not a positive integer' };
   }
-  if (typeof r.ts !== 'string' || !Number.isFinite(Date.parse(r.ts))) {
-    return { ok: false, reason: 'ts missing or not a time' };
-  }
-  if (typeof r.prev !== 'string' || !HEX64.test(r.prev)) {
+  const ms = typeof r.ts === 'string' ? parseTs(r.ts) : Number.NaN;
+  if (!Number.isFinite(ms)) return { ok: false, reason: 'ts missing or not a time' };
+  if (typeof r.prev !== 'string' || !isHex64(r.prev, 0, true)) {
     return { ok: false, reason: 'prev missing or not 64 hex digits' };
   }
   if (typeof r.t !== 'string') return { ok: false, reason: 't (the event type) missing' };
-  if (r.h !== h) return { ok: false, reason: 'h is not the last field' };
-  const hashOk = !checkHash || auditLineHash(`${text.slice(0, -HASH_SUFFIX_LENGTH)}}`) === h;
-  return { ok: true, record: r as unknown as AuditRecord, hashOk };
+  // The parsed `h` is the suffix's (64 characters equal to those at hAt) unless another field
+  // named "h" came last, as in the suffix checked above.
+  if (typeof r.h !== 'string' || r.h.length !== 64 || !text.startsWith(r.h, hAt)) {
+    return { ok: false, reason: 'h is not the last field' };
+  }
+  const hashOk = !checkHash || auditLineHash(`${text.slice(0, -HASH_SUFFIX_LENGTH)}}`) === r.h;
+  return { ok: true, record: r as unknown as AuditRecord, hashOk, ms };
 }
+
+/** The last `YYYY-MM-DDTHH:MM:SS.` parsed, and its time in epoch ms (see parseTs). */
+let tsSecond = '\0';
+const ISO_SECOND = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\./;
+let tsSecondMs = 0;
+
+/**
+ * Date.parse(ts), without parsing it again for every line of the same second: lines come in time
+ * order, many a second, and the writer's `ts` is always `YYYY-MM-DDTHH:MM:SS.mmmZ`, whose time is
+ * that of its second plus mmm. Any other form goes to Date.parse.
+ */
+function parseTs(ts: string): number {
+  const isoMs = ts.length === 24 && ts.charCodeAt(23) === 0x5a /* Z */ && ts.charCodeAt(19) === 0x2e /* . */;
+  if (isoMs && ts.startsWith(tsSecond)) {
+    const a = ts.charCodeAt(20) - 0x30;
+    const b = ts.charCodeAt(21) - 0x30;
+    const c = ts.charCodeAt(22) - 0x30;
+    if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9) return tsSecondMs + a * 100 + b * 10 + c;
+  }
+  const ms = Date.parse(ts);
+  if (isoMs && Number.isFinite(ms) && ISO_SECOND.test(ts)) {
+    const second = ts.slice(0, 20);
+    const secondMs = Date.parse(`${second}000Z`);
+    if (Number.isFinite(secondMs)) {
+      tsSecond = second;
+      tsSecondMs = secondMs;
+    }
+  }
+  return ms;
+}
+
+/**
+ * The seq a line starts with (`{"seq":N,`, as the writer puts it first), read without parsing the
+ * line; undefined if it does not start so. Only to skip lines outside a seq range: a line is
+ * valid or not by parseAuditLine alone.
+ */
+export function leadingAuditSeq(text: string): number | undefined {
+  if (!text.startsWith(SEQ_KEY)) return undefined;
+  let seq = 0;
+  let i = SEQ_KEY.length;
+  for (; i < text.length && i < SEQ_KEY.length + 16; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    seq = seq * 10 + (c - 0x30);
+  }
+  return i > SEQ_KEY.length && text.charCodeAt(i) === 0x2c ? seq : undefined;
+}
+
+const SEQ_KEY = '{"seq":';
 
 // ---------------------------------------------------------------------------------------------
 // Where a trail ends (AuditLog.open)
@@ -205,34 +280,58 @@ export interface AuditLine {
   readonly complete: boolean;
 }
 
+/** The lines that end in one chunk read, or (`complete` false) a last line with no '\n' after it. */
+interface LineBatch {
+  readonly texts: string[];
+  readonly complete: boolean;
+}
+
+/** Bytes read at a time; a longer line grows the buffer. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 /**
- * The lines of one file, in batches (those that end in each 1 MiB chunk read: one await per
- * batch, not per line). Split on '\n' only: readline would also split on a lone '\r' and hide
- * whether the last line ended in '\n', and both matter to the verifier's line numbers and its
- * torn-line check. A line may be any length.
+ * The lines of one file, in batches: those that end in each chunk read (one await per chunk, not
+ * per line), decoded and split once, into one reused buffer. Split on '\n' only: readline would
+ * also split on a lone '\r' and hide whether the last line ended in '\n', and both matter to the
+ * verifier's line numbers and its torn-line check. A line may be any length.
  */
-export async function* auditFileLines(path: string): AsyncGenerator<AuditLine[]> {
-  const stream = createReadStream(path, { highWaterMark: 1024 * 1024 });
-  let pending: Buffer[] = [];
+async function* lineBatches(path: string): AsyncGenerator<LineBatch> {
+  const handle = await open(path, 'r');
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const newline = chunk.lastIndexOf(0x0a);
+    let buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    let kept = 0; // the start of a line whose '\n' is not read yet, at the buffer's start
+    let position = 0;
+    for (;;) {
+      if (kept === buffer.length) {
+        const larger = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(larger, 0, 0, kept);
+        buffer = larger;
+      }
+      const { bytesRead } = await handle.read(buffer, kept, buffer.length - kept, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      const end = kept + bytesRead;
+      // The kept bytes hold no '\n', so this is the last one read, or -1.
+      const newline = buffer.lastIndexOf(0x0a, end - 1);
       if (newline === -1) {
-        pending.push(chunk);
+        kept = end;
         continue;
       }
       // '\n' never occurs inside a multi-byte UTF-8 sequence, so this decodes whole characters.
-      const head = chunk.subarray(0, newline);
-      const bytes = pending.length === 0 ? head : Buffer.concat([...pending, head]);
-      pending = newline + 1 < chunk.length ? [chunk.subarray(newline + 1)] : [];
-      yield bytes
-        .toString('utf8')
-        .split('\n')
-        .map((text) => ({ text, complete: true }));
+      const texts = buffer.toString('utf8', 0, newline).split('\n');
+      kept = buffer.copy(buffer, 0, newline + 1, end);
+      yield { texts, complete: true };
     }
-    if (pending.length > 0) yield [{ text: Buffer.concat(pending).toString('utf8'), complete: false }];
+    if (kept > 0) yield { texts: [buffer.toString('utf8', 0, kept)], complete: false };
   } finally {
-    stream.destroy();
+    await handle.close();
+  }
+}
+
+/** The lines of one file, in batches (see lineBatches), each saying whether it ended in '\n'. */
+export async function* auditFileLines(path: string): AsyncGenerator<AuditLine[]> {
+  for await (const { texts, complete } of lineBatches(path)) {
+    yield texts.map((text) => ({ text, complete }));
   }
 }
 
@@ -263,22 +362,39 @@ export interface AuditRange {
   readonly toMs?: number;
   /** Records with seq > this. */
   readonly afterSeq?: number;
+  /** Records with seq ≤ this (a daemon catching up reads no further than the trail it opened). */
+  readonly toSeq?: number;
+}
+
+/** Records read together (the lines of one chunk), each with its time in epoch ms. */
+export interface AuditBatch {
+  readonly records: AuditRecord[];
+  /** `times[i]` is recordTime(records[i]), parsed once. */
+  readonly times: number[];
 }
 
 /**
  * The records of the audit trail in `dir`, in file (= seq) order, that fall in `range`: ts in
- * [fromMs, toMs) and seq > afterSeq. A missing directory reads as an empty trail.
+ * [fromMs, toMs) and seq in (afterSeq, toSeq]. A missing directory reads as an empty trail.
  *
  * Whole files are skipped without being read when their day lies outside [fromMs, toMs), and,
- * for `afterSeq`, when the next file starts at or below afterSeq + 1 (read from its first bytes).
- * One approximation: a file holds the lines of its day, except that after the wall clock stepped
- * back across midnight, the newest file also takes lines dated the day before (audit-log.ts); such
- * lines are missed by a range that ends before that file's day begins.
+ * for `afterSeq`, when the next file starts at or below afterSeq + 1 (read from its first bytes),
+ * or, for the newest file, when its last line is at or below afterSeq (read from its end). Lines
+ * outside the seq range are skipped by their leading seq, unparsed. One approximation: a file
+ * holds the lines of its day, except that after the wall clock stepped back across midnight, the
+ * newest file also takes lines dated the day before (audit-log.ts); such lines are missed by a
+ * range that ends before that file's day begins.
  */
 export async function* readAudit(dir: string, range: AuditRange = {}): AsyncGenerator<AuditRecord> {
+  for await (const batch of readAuditBatches(dir, range)) yield* batch.records;
+}
+
+/** readAudit by the batch: one await per chunk read, and each record's time already parsed. */
+export async function* readAuditBatches(dir: string, range: AuditRange = {}): AsyncGenerator<AuditBatch> {
   const fromMs = range.fromMs ?? Number.NEGATIVE_INFINITY;
   const toMs = range.toMs ?? Number.POSITIVE_INFINITY;
   const afterSeq = range.afterSeq ?? 0;
+  const toSeq = range.toSeq ?? Number.POSITIVE_INFINITY;
   let files: AuditFile[];
   try {
     files = await listAuditFiles(dir);
@@ -290,27 +406,45 @@ export async function* readAudit(dir: string, range: AuditRange = {}): AsyncGene
   for (let i = 0; i < files.length; i++) {
     const path = join(dir, files[i]!.name);
     const next = files[i + 1];
-    if (afterSeq > 0 && next !== undefined) {
-      // Seqs grow across files: if the next file starts at or below afterSeq + 1, every line of
-      // this one is ≤ afterSeq.
-      const nextFirst = await firstSeq(join(dir, next.name));
-      if (nextFirst !== undefined && nextFirst <= afterSeq + 1) continue;
-    }
     try {
-      for await (const lines of auditFileLines(path)) {
-        for (const line of lines) {
-          const parsed = parseAuditLine(line.text, false);
-          if (!parsed.ok) continue;
-          const record = parsed.record;
-          if (record.seq <= afterSeq) continue;
-          const ms = Date.parse(record.ts);
-          if (ms < fromMs || ms >= toMs) continue;
-          yield record;
+      if (afterSeq > 0) {
+        if (next !== undefined) {
+          // Seqs grow across files: if the next file starts at or below afterSeq + 1, every line
+          // of this one is ≤ afterSeq.
+          const nextFirst = await firstSeq(join(dir, next.name));
+          if (nextFirst !== undefined && nextFirst <= afterSeq + 1) continue;
+        } else if (await endsAtOrBefore(path, afterSeq)) {
+          // The usual restart: the rollups were saved after the trail's last line.
+          continue;
         }
+      }
+      for await (const { texts } of lineBatches(path)) {
+        const records: AuditRecord[] = [];
+        const times: number[] = [];
+        for (const text of texts) {
+          const lead = leadingAuditSeq(text);
+          if (lead !== undefined && (lead <= afterSeq || lead > toSeq)) continue;
+          const parsed = parseAuditLine(text, false);
+          if (!parsed.ok) continue;
+          const { record, ms } = parsed;
+          if (record.seq <= afterSeq || record.seq > toSeq) continue;
+          if (ms < fromMs || ms >= toMs) continue;
+          records.push(record);
+          times.push(ms);
+        }
+        if (records.length > 0) yield { records, times };
       }
     } catch (err) {
       // Retention (a running daemon) may delete a file between the listing and its reading.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
+}
+
+/** Whether a file's last line is valid with a seq ≤ `seq`, and nothing follows it. */
+async function endsAtOrBefore(path: string, seq: number): Promise<boolean> {
+  const tail = await readAuditTail(path);
+  if (tail.last === undefined || tail.size !== tail.end) return false;
+  const parsed = parseAuditLine(tail.last, false);
+  return parsed.ok && parsed.record.seq <= seq;
 }

@@ -1,12 +1,12 @@
 /**
  * Where the usage rollups live between runs: `<state_dir>/usage.json` (issue 7 §2). The daemon
  * saves them now and then; whatever it wrote to the audit trail after its last save is caught up
- * from the trail (records with seq > lastSeq), by the daemon at start and by the reports, so a
- * report always includes everything the trail holds. `rebuildUsage` starts from nothing.
+ * from the trail (records with seq > lastSeq), by the daemon after start (in the background) and by
+ * the reports, so a report always includes everything the trail holds. `rebuildUsage` starts from nothing.
  */
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readAudit } from './audit-reader.js';
+import { readAuditBatches } from './audit-reader.js';
 import { ALL_GROUPS, UsageRollups, type UsageRollupsJSON, type UsageRollupsV1JSON } from './rollups.js';
 
 export const USAGE_FILE = 'usage.json';
@@ -66,14 +66,35 @@ export async function saveUsage(stateDir: string, rollups: UsageRollups): Promis
   }
 }
 
+export interface CatchUpOptions {
+  /**
+   * Apply records up to this seq only: a daemon catches up to the trail it opened, and applies
+   * the records it appends after that itself (server/history.ts).
+   */
+  readonly toSeq?: number;
+}
+
 /**
- * Applies the audit records of `<state_dir>/audit` the rollups have not seen (seq > lastSeq);
- * returns how many.
+ * Applies the audit records of `<state_dir>/audit` the rollups have not seen (seq > lastSeq), in
+ * seq order; returns how many. Between chunks (about 1 MiB of lines) it lets the event loop run,
+ * so a daemon catching up a million lines keeps serving (issue 8).
  */
-export async function catchUp(rollups: UsageRollups, stateDir: string): Promise<number> {
+export async function catchUp(
+  rollups: UsageRollups,
+  stateDir: string,
+  options: CatchUpOptions = {},
+): Promise<number> {
+  if (options.toSeq !== undefined && rollups.lastSeq >= options.toSeq) return 0; // saved at stop
   let applied = 0;
-  for await (const record of readAudit(auditDir(stateDir), { afterSeq: rollups.lastSeq })) {
-    if (rollups.applyAt(record, Date.parse(record.ts))) applied++;
+  const range = {
+    afterSeq: rollups.lastSeq,
+    ...(options.toSeq === undefined ? {} : { toSeq: options.toSeq }),
+  };
+  for await (const { records, times } of readAuditBatches(auditDir(stateDir), range)) {
+    for (let i = 0; i < records.length; i++) {
+      if (rollups.applyAt(records[i]!, times[i]!)) applied++;
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return applied;
 }
@@ -86,11 +107,11 @@ export interface RebuildOptions {
 /** Fresh rollups computed from the whole audit trail (what `report usage --source audit` reads). */
 export async function rebuildUsage(stateDir: string, options: RebuildOptions = {}): Promise<UsageRollups> {
   const rollups = new UsageRollups();
-  for await (const record of readAudit(
+  for await (const { records, times } of readAuditBatches(
     auditDir(stateDir),
     options.toMs === undefined ? {} : { toMs: options.toMs },
   )) {
-    rollups.applyAt(record, Date.parse(record.ts));
+    for (let i = 0; i < records.length; i++) rollups.applyAt(records[i]!, times[i]!);
   }
   return rollups;
 }

@@ -6,6 +6,18 @@
  * records alone, so at start they catch up with whatever the audit trail holds beyond their last
  * save (a crash loses neither), and `report usage --source audit` can rebuild them.
  *
+ * Catching up runs in the background (issue 8: after a crash with a million leases it replays a
+ * million lines, seconds the daemon should spend listening). The rollups still take every record
+ * in seq order: the catch-up reads the trail up to the seq it had when opened, and the records
+ * appended meanwhile wait in memory and are applied once it is done. Until then nothing is saved
+ * (a save waits for it), so usage.json never holds rollups that skipped a record. A catch-up that
+ * fails (the trail cannot be read; a damaged line is skipped, as ever) is logged and the daemon
+ * runs on, but its rollups are neither updated nor saved again: usage.json keeps its last save, and
+ * the next start, or a report, catches up from the trail. While catching up, `rollups` are those
+ * of a prefix of the trail (everything up to `rollups.lastSeq`), behind the daemon; nothing in the
+ * daemon reads them meanwhile (metrics and alerts read the engine; reports read usage.json and the
+ * trail).
+ *
  * Appending is synchronous and cheap (the audit log writes in batches, asynchronously), so nothing
  * here slows a checkout beyond the journal's own cost.
  */
@@ -50,11 +62,24 @@ class WallReadings {
   };
 }
 
+/** Where the rollups stand against the trail (see the header). */
+type RollupsState = 'catching-up' | 'current' | 'failed';
+
+/** A record appended while catching up, with its time, waiting its turn. */
+interface PendingRecord {
+  readonly record: AuditRecord;
+  readonly ms: number;
+}
+
 export class History {
   #unsubscribe: (() => void) | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
   #saving: Promise<void> = Promise.resolve();
   #closed = false;
+  #state: RollupsState = 'catching-up';
+  #pending: PendingRecord[] = [];
+  /** Settles (never rejects) once the catch-up is over, caught up or failed. */
+  #caughtUp: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly audit: AuditLog,
@@ -75,9 +100,9 @@ export class History {
       onError: (err) => logger.error({ err }, 'audit trail: write failed'),
     });
     const rollups = await loadUsage(stateDir);
-    const caughtUp = await catchUp(rollups, stateDir);
-    if (caughtUp > 0) logger.info({ records: caughtUp }, 'usage rollups caught up from the audit trail');
     const history = new History(audit, wall, rollups, stateDir, options);
+    // Before the first append: the catch-up reads the trail this far, History.record the rest.
+    history.#caughtUp = history.#catchUp(audit.lastSeq);
     history.#unsubscribe = auditEngineEvents(options.engine, options.now, (event) => history.record(event));
     const { engine } = options;
     const leaseCount = engine.leaseCount;
@@ -90,9 +115,44 @@ export class History {
       leaseCount,
       ...(leaseCount <= START_LEASE_LIMIT ? { leases: engine.listLeases().map(auditLease) } : {}),
     });
-    history.#saveTimer = setInterval(() => void history.save(), config.history.usageSaveIntervalMs);
+    // A tick while catching up is skipped rather than queued behind it.
+    history.#saveTimer = setInterval(() => {
+      if (history.#state === 'current') void history.save();
+    }, config.history.usageSaveIntervalMs);
     history.#saveTimer.unref();
     return history;
+  }
+
+  /**
+   * Resolves once the rollups have caught up with the audit trail and every record appended since
+   * (or once catching up failed: it never rejects).
+   */
+  caughtUp(): Promise<void> {
+    return this.#caughtUp;
+  }
+
+  /** Applies the trail up to `toSeq` (the records after it wait in #pending), then those. */
+  async #catchUp(toSeq: number): Promise<void> {
+    const { logger } = this.options;
+    const from = this.rollups.lastSeq;
+    try {
+      const records = await catchUp(this.rollups, this.stateDir, { toSeq });
+      if (records > 0) {
+        logger.info({ records, fromSeq: from, toSeq }, 'usage rollups caught up from the audit trail');
+      }
+    } catch (err) {
+      this.#state = 'failed';
+      this.#pending = [];
+      logger.error(
+        { err, fromSeq: from, atSeq: this.rollups.lastSeq },
+        'usage rollups: catching up from the audit trail failed; they are not updated or saved until the next start',
+      );
+      return;
+    }
+    // Synchronously, so no record is appended between these and the state change.
+    for (const { record, ms } of this.#pending) this.rollups.applyAt(record, ms);
+    this.#pending = [];
+    this.#state = 'current';
   }
 
   /** Appends one event to the audit trail and the rollups. */
@@ -100,11 +160,13 @@ export class History {
     if (this.#closed) return undefined;
     const reads = this.wall.reads;
     const record = this.audit.append(event);
+    if (this.#state === 'failed') return record;
     // One reading during append is the record's time; `ts` is it as an ISO string, which keeps
     // whole ms (Date truncates; `+ 0` turns -0 into 0 as Date.parse would). Should the log ever
     // read the clock otherwise, parse `ts`: the rollups must see what a rebuild from the trail sees.
     const ms = this.wall.reads === reads + 1 ? Math.trunc(this.wall.ms) + 0 : recordTime(record);
-    this.rollups.applyAt(record, ms);
+    if (this.#state === 'current') this.rollups.applyAt(record, ms);
+    else this.#pending.push({ record, ms });
     return record;
   }
 
@@ -118,10 +180,15 @@ export class History {
     for (const name of result.removed) this.record({ t: 'seats', feature: name, seats: 0 });
   }
 
-  /** Writes usage.json (atomically); one save at a time. */
+  /**
+   * Writes usage.json (atomically); one save at a time. It waits for the catch-up, and after a
+   * failed one writes nothing.
+   */
   save(): Promise<void> {
     this.#saving = this.#saving
       .then(async () => {
+        await this.#caughtUp;
+        if (this.#state !== 'current') return;
         const wall = (this.options.wallClock ?? Date.now)();
         this.rollups.prune(wall, this.options.config.history.usageRetentionMs);
         await saveUsage(this.stateDir, this.rollups);
@@ -130,7 +197,10 @@ export class History {
     return this.#saving;
   }
 
-  /** The stop line, the audit trail flushed and closed, the rollups saved. */
+  /**
+   * The stop line, the audit trail flushed and closed, the rollups saved: after the catch-up, which
+   * a stop soon after a crash waits for (saving less would leave the next start the same work).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.record({ t: 'stop' });
