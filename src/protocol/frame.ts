@@ -38,23 +38,20 @@ export class FrameDecoder {
   push(chunk: Buffer): void {
     if (this.failure) throw this.failure;
     if (chunk.length === 0) return;
+    if (this.buffered === 0 && this.expected < 0) {
+      // Nothing held back (not even a header): the frames that lie whole in this chunk are cut out of it directly (the
+      // common case: a request per read); only a partial frame at its end is kept.
+      const at = this.pushWhole(chunk);
+      if (at === chunk.length) return;
+      if (at > 0) chunk = chunk.subarray(at);
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     for (;;) {
       if (this.expected < 0) {
         if (this.buffered < HEADER_BYTES) return;
         const length = this.peekLength();
-        if (length === 0) this.fail(new FrameEmptyError('Frame length is 0; a frame holds at least 1 byte.'));
-        if (length > this.maxFrameBytes) {
-          this.fail(
-            new FrameTooLargeError(
-              `Frame of ${length} bytes is over the limit of ${this.maxFrameBytes} bytes.`,
-              {
-                details: { length, limit: this.maxFrameBytes },
-              },
-            ),
-          );
-        }
+        this.checkLength(length);
         this.take(HEADER_BYTES);
         this.expected = length;
       }
@@ -62,6 +59,44 @@ export class FrameDecoder {
       const payload = this.take(this.expected);
       this.expected = -1;
       this.onFrame(payload);
+    }
+  }
+
+  /**
+   * Hands out every whole frame at the start of `chunk` (nothing being buffered) and returns where
+   * the rest begins. A header is checked as soon as its 4 bytes are in, as in `push`. Should
+   * `onFrame` throw, the rest of the chunk is kept, as `push` would have kept it.
+   */
+  private pushWhole(chunk: Buffer): number {
+    let at = 0;
+    try {
+      while (chunk.length - at >= HEADER_BYTES) {
+        const length = chunk.readUInt32BE(at);
+        this.checkLength(length);
+        const end = at + HEADER_BYTES + length;
+        if (end > chunk.length) break;
+        const payload = chunk.subarray(at + HEADER_BYTES, end);
+        at = end;
+        this.onFrame(payload);
+      }
+    } catch (err) {
+      if (!this.failure && at < chunk.length) {
+        this.chunks.push(chunk.subarray(at));
+        this.buffered = chunk.length - at;
+      }
+      throw err;
+    }
+    return at;
+  }
+
+  private checkLength(length: number): void {
+    if (length === 0) this.fail(new FrameEmptyError('Frame length is 0; a frame holds at least 1 byte.'));
+    if (length > this.maxFrameBytes) {
+      this.fail(
+        new FrameTooLargeError(`Frame of ${length} bytes is over the limit of ${this.maxFrameBytes} bytes.`, {
+          details: { length, limit: this.maxFrameBytes },
+        }),
+      );
     }
   }
 

@@ -431,7 +431,7 @@ function parseWith<M>(
     const shown = printable(type);
     throw new UnknownTypeError(`Unknown ${side} message type '${shown}'.`, { details: { type: shown } });
   }
-  return { type, ...parseShape(entries, map, '', strictness, TYPE_KEY) } as M;
+  return parseShape(entries, map, '', strictness, TYPE_KEY, { type }) as M;
 }
 
 /**

@@ -4,10 +4,10 @@
  * types (it turns timestamps into Dates), binary, duplicate map keys (last one wins), non-string
  * keys (stringified) and `__proto__` keys (renamed); and unbounded nesting overflows its stack.
  * The reader yields only null, booleans, safe-integer or finite-or-not numbers, strings, arrays
- * and null-prototype objects, so nothing a peer sends can reach a prototype.
+ * and maps that inherit nothing (see WIRE_MAP_PROTOTYPE), so nothing a peer sends can reach a
+ * prototype.
  */
-import { isUtf8 } from 'node:buffer';
-import { Packr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { MalformedFrameError } from './errors.js';
 
 export type WireValue = null | boolean | number | string | WireValue[] | WireMap;
@@ -22,6 +22,14 @@ export const MAX_KEY_BYTES = 64;
 
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
+/**
+ * The prototype of every decoded map: one frozen, empty object with a null prototype, so a map
+ * inherits nothing (no Object.prototype members), exactly as an Object.create(null) map would. But
+ * V8 keeps such maps as fast objects with hidden classes, where Object.create(null) makes hash
+ * tables: several times cheaper to build, read and enumerate, on every request.
+ */
+export const WIRE_MAP_PROTOTYPE: object = Object.freeze(Object.create(null));
+
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
 
 /**
@@ -30,7 +38,49 @@ const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: 
  * int64/uint64.
  */
 export function encodeValue(value: WireMap): Buffer {
-  return packr.pack(widenIntegers(value) as object);
+  return packr.pack(packable(value));
+}
+
+/**
+ * Encodes one message map behind `reserve` bytes left for the caller (the frame header): msgpackr
+ * keeps its output buffer, so the frame needs no second buffer and no copy.
+ */
+export function encodeValueAfter(value: WireMap, reserve: number): Buffer {
+  return packr.pack(packable(value), RESERVE_START_SPACE | reserve);
+}
+
+/**
+ * What to hand msgpackr for `value`: the value itself when msgpackr writes it as the protocol wants
+ * (the common case: a reply has no integer beyond 32 bits), else a widened copy.
+ */
+function packable(value: WireMap): object {
+  return packsAsIs(value, 0) ? value : (widenIntegers(value) as object);
+}
+
+/**
+ * Whether msgpackr writes `value` exactly as it writes widenIntegers(value): no integer beyond 32
+ * bits, no undefined member, and only plain arrays and plain objects (the copy would turn anything
+ * else into a plain object). Checked without allocating; anything unusual answers false, and the
+ * copy decides. `depth` bounds the walk on a cyclic value (the copy then overflows, as it always did).
+ */
+function packsAsIs(value: unknown, depth: number): boolean {
+  if (typeof value === 'number') {
+    return !(value > 0xffffffff || value < -0x80000000) || !Number.isInteger(value);
+  }
+  if (value === null || typeof value !== 'object') return true;
+  if (depth > 64) return false;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+    for (let i = 0; i < value.length; i++) if (!packsAsIs(value[i], depth + 1)) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) return false;
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined || !packsAsIs(v, depth + 1)) return false;
+  }
+  return true;
 }
 
 function widenIntegers(value: unknown): unknown {
@@ -61,13 +111,23 @@ export function decodeMap(payload: Uint8Array): WireMap {
   return value as WireMap;
 }
 
+/** Validates and decodes UTF-8 in one pass; throws on anything `isUtf8` rejects (a BOM is kept). */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Strings up to this many bytes are decoded in JS when they are ASCII: cheaper than a native call. */
+const SHORT_STRING_BYTES = 12;
+
+/** The short-key cache of StrictReader: a direct-mapped table of byte strings and their text. */
+const KEY_SLOT_MASK = 255;
+const keyBytes: (Uint8Array | undefined)[] = new Array(KEY_SLOT_MASK + 1).fill(undefined);
+const keyTexts: (string | undefined)[] = new Array(KEY_SLOT_MASK + 1).fill(undefined);
+
 class StrictReader {
   pos = 0;
-  private readonly view: DataView;
+  /** For floats and 64-bit integers only (rare on the wire); smaller integers are read by hand. */
+  #view: DataView | undefined;
 
-  constructor(private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
+  constructor(private readonly buf: Uint8Array) {}
 
   fail(reason: string, at: number = this.pos): never {
     throw new MalformedFrameError(`Malformed MessagePack at byte ${at}: ${reason}.`, {
@@ -79,6 +139,28 @@ class StrictReader {
     if (this.pos + n > this.buf.length) this.fail('unexpected end of data');
   }
 
+  private get view(): DataView {
+    const buf = this.buf;
+    this.#view ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    return this.#view;
+  }
+
+  private u16(): number {
+    this.need(2);
+    const buf = this.buf;
+    const p = this.pos;
+    this.pos = p + 2;
+    return (buf[p]! << 8) | buf[p + 1]!;
+  }
+
+  private u32(): number {
+    this.need(4);
+    const buf = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return buf[p]! * 0x1000000 + ((buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!);
+  }
+
   read(depth: number): WireValue {
     this.need(1);
     const at = this.pos;
@@ -88,7 +170,6 @@ class StrictReader {
     if (b >= 0xa0 && b <= 0xbf) return this.str(b & 0x1f);
     if (b >= 0x90 && b <= 0x9f) return this.array(b & 0x0f, depth, at);
     if (b >= 0x80 && b <= 0x8f) return this.map(b & 0x0f, depth, at);
-    const v = this.view;
     switch (b) {
       case 0xc0:
         return null;
@@ -99,69 +180,48 @@ class StrictReader {
       case 0xca:
         this.need(4);
         this.pos += 4;
-        return v.getFloat32(this.pos - 4);
+        return this.view.getFloat32(this.pos - 4);
       case 0xcb:
         this.need(8);
         this.pos += 8;
-        return v.getFloat64(this.pos - 8);
+        return this.view.getFloat64(this.pos - 8);
       case 0xcc:
         this.need(1);
         return this.buf[this.pos++]!;
       case 0xcd:
-        this.need(2);
-        this.pos += 2;
-        return v.getUint16(this.pos - 2);
+        return this.u16();
       case 0xce:
-        this.need(4);
-        this.pos += 4;
-        return v.getUint32(this.pos - 4);
+        return this.u32();
       case 0xcf:
         this.need(8);
         this.pos += 8;
-        return this.safe(v.getBigUint64(this.pos - 8), at);
+        return this.safe(this.view.getBigUint64(this.pos - 8), at);
       case 0xd0:
         this.need(1);
-        this.pos += 1;
-        return v.getInt8(this.pos - 1);
+        return (this.buf[this.pos++]! << 24) >> 24;
       case 0xd1:
-        this.need(2);
-        this.pos += 2;
-        return v.getInt16(this.pos - 2);
+        return (this.u16() << 16) >> 16;
       case 0xd2:
-        this.need(4);
-        this.pos += 4;
-        return v.getInt32(this.pos - 4);
+        return this.u32() | 0;
       case 0xd3:
         this.need(8);
         this.pos += 8;
-        return this.safe(v.getBigInt64(this.pos - 8), at);
+        return this.safe(this.view.getBigInt64(this.pos - 8), at);
       case 0xd9:
         this.need(1);
         return this.str(this.buf[this.pos++]!);
       case 0xda:
-        this.need(2);
-        this.pos += 2;
-        return this.str(v.getUint16(this.pos - 2));
+        return this.str(this.u16());
       case 0xdb:
-        this.need(4);
-        this.pos += 4;
-        return this.str(v.getUint32(this.pos - 4));
+        return this.str(this.u32());
       case 0xdc:
-        this.need(2);
-        this.pos += 2;
-        return this.array(v.getUint16(this.pos - 2), depth, at);
+        return this.array(this.u16(), depth, at);
       case 0xdd:
-        this.need(4);
-        this.pos += 4;
-        return this.array(v.getUint32(this.pos - 4), depth, at);
+        return this.array(this.u32(), depth, at);
       case 0xde:
-        this.need(2);
-        this.pos += 2;
-        return this.map(v.getUint16(this.pos - 2), depth, at);
+        return this.map(this.u16(), depth, at);
       case 0xdf:
-        this.need(4);
-        this.pos += 4;
-        return this.map(v.getUint32(this.pos - 4), depth, at);
+        return this.map(this.u32(), depth, at);
       case 0xc4:
       case 0xc5:
       case 0xc6:
@@ -190,11 +250,85 @@ class StrictReader {
 
   private str(length: number): string {
     this.need(length);
+    const buf = this.buf;
     const start = this.pos;
-    this.pos += length;
-    const bytes = this.buf.subarray(start, this.pos);
-    if (!isUtf8(bytes)) this.fail('string is not valid UTF-8', start);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    const end = start + length;
+    this.pos = end;
+    if (length <= SHORT_STRING_BYTES) {
+      // Keys and most values are short ASCII, which is valid UTF-8 as it stands.
+      let text = '';
+      let i = start;
+      for (; i < end; i++) {
+        const c = buf[i]!;
+        if (c >= 0x80) break;
+        text += String.fromCharCode(c);
+      }
+      if (i === end) return text;
+    }
+    try {
+      return utf8.decode(buf.subarray(start, end));
+    } catch {
+      return this.fail('string is not valid UTF-8', start);
+    }
+  }
+
+  /**
+   * A map key: a string (anything else is refused, after it is read as before), whose byte length
+   * is the one its header gives.
+   */
+  private key(depth: number): string {
+    const keyAt = this.pos;
+    this.need(1);
+    const b = this.buf[this.pos]!;
+    let length: number;
+    if (b >= 0xa0 && b <= 0xbf) {
+      this.pos++;
+      length = b & 0x1f;
+    } else if (b === 0xd9) {
+      this.pos++;
+      this.need(1);
+      length = this.buf[this.pos++]!;
+    } else if (b === 0xda) {
+      this.pos++;
+      length = this.u16();
+    } else if (b === 0xdb) {
+      this.pos++;
+      length = this.u32();
+    } else {
+      this.read(depth);
+      return this.fail('map keys must be strings', keyAt);
+    }
+    const key = length <= SHORT_STRING_BYTES ? this.shortKey(length) : this.str(length);
+    if (length > MAX_KEY_BYTES) this.fail(`map key longer than ${MAX_KEY_BYTES} bytes`, keyAt);
+    if (FORBIDDEN_KEYS.has(key)) this.fail(`map key '${key}' is not allowed`, keyAt);
+    return key;
+  }
+
+  /**
+   * A short key, from the cache when its bytes were seen before (every message repeats the same
+   * few keys): no string to build, and the one returned is already V8's internalized copy.
+   */
+  private shortKey(length: number): string {
+    this.need(length);
+    const buf = this.buf;
+    const start = this.pos;
+    const slot =
+      length === 0 ? 0 : (length * 31 + buf[start]! * 7 + buf[start + length - 1]!) & KEY_SLOT_MASK;
+    const known = keyBytes[slot];
+    if (known !== undefined && known.length === length) {
+      let i = 0;
+      while (i < length && known[i] === buf[start + i]) i++;
+      if (i === length) {
+        this.pos = start + length;
+        return keyTexts[slot]!;
+      }
+    }
+    const key = this.str(length);
+    // Only what decoded (valid UTF-8) is kept, as a copy (the payload's memory may be reused);
+    // the key checks still run on every use.
+    keyBytes[slot] = new Uint8Array(buf.subarray(start, start + length));
+    keyTexts[slot] = key;
+    return key;
   }
 
   private array(count: number, depth: number, at: number): WireValue[] {
@@ -210,15 +344,13 @@ class StrictReader {
   private map(count: number, depth: number, at: number): WireMap {
     if (depth > MAX_DEPTH) this.fail(`nesting deeper than ${MAX_DEPTH}`, at);
     if (count * 2 > this.buf.length - this.pos) this.fail(`map of ${count} cannot fit`, at);
-    const out = Object.create(null) as WireMap;
+    const out = Object.create(WIRE_MAP_PROTOTYPE) as WireMap;
     for (let i = 0; i < count; i++) {
       const keyAt = this.pos;
-      const key = this.read(depth + 1);
-      if (typeof key !== 'string') this.fail('map keys must be strings', keyAt);
-      if (Buffer.byteLength(key) > MAX_KEY_BYTES)
-        this.fail(`map key longer than ${MAX_KEY_BYTES} bytes`, keyAt);
-      if (FORBIDDEN_KEYS.has(key)) this.fail(`map key '${key}' is not allowed`, keyAt);
-      if (Object.hasOwn(out, key)) this.fail(`duplicate map key '${key}'`, keyAt);
+      const key = this.key(depth + 1);
+      // Decoded values are never undefined and nothing is inherited: a member that is there reads
+      // as something.
+      if (out[key] !== undefined) this.fail(`duplicate map key '${key}'`, keyAt);
       out[key] = this.read(depth + 1);
     }
     return out;

@@ -4,7 +4,7 @@
  * Problems throw InvalidRequestError with `details.field` naming the offending path.
  */
 import { InvalidRequestError } from './errors.js';
-import type { WireMap, WireValue } from './msgpack.js';
+import { WIRE_MAP_PROTOTYPE, type WireMap, type WireValue } from './msgpack.js';
 import { hasControlCharacters } from './names.js';
 
 /** How unknown keys are treated: requests reject them; replies and pushes ignore them (§3.5). */
@@ -102,9 +102,14 @@ export function str(rule: StringRule): Schema<string> {
     describe: `a string of ${rule.min}..${rule.max} bytes`,
     parse(value, path) {
       if (typeof value !== 'string') invalid(path, `must be a string, got ${describeValue(value)}`);
-      const bytes = Buffer.byteLength(value);
-      if (bytes < rule.min || bytes > rule.max) {
-        invalid(path, `must be ${rule.min}..${rule.max} bytes long, got ${bytes}`);
+      // UTF-8 takes 1 to 3 bytes per UTF-16 unit: a length that far inside the limits needs no
+      // counting (most names and keys).
+      const units = value.length;
+      if (units < rule.min || units * 3 > rule.max) {
+        const bytes = Buffer.byteLength(value);
+        if (bytes < rule.min || bytes > rule.max) {
+          invalid(path, `must be ${rule.min}..${rule.max} bytes long, got ${bytes}`);
+        }
       }
       if (rule.pattern) {
         if (!rule.pattern.test(value)) invalid(path, `must be ${rule.patternText ?? rule.pattern.source}`);
@@ -168,34 +173,65 @@ export function record<const S extends Shape>(shape: S): Schema<InferShape<S>> {
   };
 }
 
-/** Checks the fields of `map` against `shape`; `prefix` is the path of the map itself ('' at the top). */
+/**
+ * Checks the fields of `map` against `shape`; `prefix` is the path of the map itself ('' at the top).
+ * The fields go into `out` (a new object unless given), in the shape's order.
+ */
 export function parseShape(
   entries: ReadonlyArray<readonly [string, Field]>,
   map: WireMap,
   prefix: string,
   strictness: Strictness,
   skip?: ReadonlySet<string>,
+  out: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, field] of entries) {
+  let found = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const key = entry[0];
+    const field = entry[1];
     const value = map[key];
-    const path = prefix ? `${prefix}.${key}` : key;
+    if (value !== undefined && !skip?.has(key)) found++;
     if ('optional' in field) {
       // §3.4: an optional field may be absent or nil; both mean "not given".
-      if (value !== undefined && value !== null) out[key] = field.optional.parse(value, path, strictness);
+      if (value !== undefined && value !== null) {
+        out[key] = field.optional.parse(value, prefix ? `${prefix}.${key}` : key, strictness);
+      }
     } else {
-      if (value === undefined) invalid(path, 'is required');
-      out[key] = field.parse(value, path, strictness);
+      if (value === undefined) invalid(prefix ? `${prefix}.${key}` : key, 'is required');
+      out[key] = field.parse(value, prefix ? `${prefix}.${key}` : key, strictness);
     }
   }
   if (strictness === 'reject-unknown') {
-    for (const key of Object.keys(map)) {
-      if (!(key in out) && !Object.hasOwn(shapeIndex(entries), key) && !skip?.has(key)) {
-        invalid(prefix ? `${prefix}.${printable(key)}` : printable(key), 'is not a field of this message');
-      }
-    }
+    // When the map has no more keys (skipped ones aside) than fields of the shape were found in
+    // it, it has no unknown key, and the keys need not be looked at one by one. Counted only for
+    // a decoded map: it inherits nothing, so for…in sees its own keys, and a field is there
+    // exactly when it reads as something.
+    let keys = 0;
+    if (Object.getPrototypeOf(map) === WIRE_MAP_PROTOTYPE) {
+      for (const key in map) if (!skip?.has(key)) keys++;
+    } else keys = Number.POSITIVE_INFINITY;
+    if (keys > found) rejectUnknown(entries, map, prefix, out, skip);
   }
   return out;
+}
+
+/** Throws for the first key of `map` that is not a field of `entries` (nor in `skip`), if any. */
+function rejectUnknown(
+  entries: ReadonlyArray<readonly [string, Field]>,
+  map: WireMap,
+  prefix: string,
+  out: Record<string, unknown>,
+  skip: ReadonlySet<string> | undefined,
+): void {
+  const index = shapeIndex(entries);
+  for (const key of Object.keys(map)) {
+    // `key in out` also lets through the names Object.prototype gives `out` (toString and the
+    // like); kept as it was, so what the server accepts does not change.
+    if (!(key in out) && !Object.hasOwn(index, key) && !skip?.has(key)) {
+      invalid(prefix ? `${prefix}.${printable(key)}` : printable(key), 'is not a field of this message');
+    }
+  }
 }
 
 const indexCache = new WeakMap<object, Readonly<Record<string, true>>>();

@@ -185,10 +185,16 @@ export interface AuditLogStats {
   readonly lost: number;
 }
 
-interface QueuedLine {
-  readonly seq: number;
+/**
+ * Queued lines of one file day, in seq order, their text joined as they come (one string per
+ * write instead of an object per line; the day changes only at midnight).
+ */
+interface QueuedRun {
   readonly day: string;
-  readonly text: string;
+  readonly firstSeq: number;
+  lastSeq: number;
+  lines: number;
+  text: string;
 }
 
 /** A range of lost lines not yet reported. */
@@ -233,7 +239,7 @@ export class AuditLog {
   /** The day of the file lines go to now; undefined until the first line of a new trail. */
   #day: string | undefined;
 
-  #queue: QueuedLine[] = [];
+  #queue: QueuedRun[] = [];
   #queuedBytes = 0;
   /** The seq of the last line put in the queue (lines dropped at append never are). */
   #lastQueued: number;
@@ -255,6 +261,11 @@ export class AuditLog {
   #retention: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
   #stats = { lines: 0, writes: 0, lost: 0 };
+  /** The cache of #timestamp: the last ms and its text, the last second and its text up to ".". */
+  #tsMs = Number.NaN;
+  #tsText = '';
+  #tsSecond = Number.NaN;
+  #tsPrefix = '';
 
   private constructor(options: AuditLogOptions, head: ChainHead, day: string | undefined) {
     this.dir = options.dir;
@@ -343,9 +354,9 @@ export class AuditLog {
     if (this.#closing !== undefined) throw new AuditClosedError();
     const ms = this.#wallClock();
     const seq = this.#seq + 1;
-    const ts = new Date(ms).toISOString();
-    const obj = { seq, ts, ...event, prev: this.#hash };
-    const s = stringify(obj);
+    const ts = this.#timestamp(ms);
+    const prev = this.#hash;
+    const s = lineContent(seq, ts, event, prev);
     const h = auditLineHash(s);
     const text = `${s.slice(0, -1)},"h":"${h}"}\n`;
     this.#seq = seq;
@@ -357,12 +368,42 @@ export class AuditLog {
       // next write that succeeds (or at close), as one error for the whole run of lost lines.
       this.#lose(seq, seq, `the write backlog exceeded ${this.#maxBacklogBytes} characters`);
     } else {
-      this.#queue.push({ seq, day: this.#day, text });
+      const run = this.#queue.at(-1);
+      if (run !== undefined && run.day === this.#day) {
+        run.text += text;
+        run.lastSeq = seq;
+        run.lines++;
+      } else this.#queue.push({ day: this.#day, firstSeq: seq, lastSeq: seq, lines: 1, text });
       this.#queuedBytes += text.length;
       this.#lastQueued = seq;
       this.#kick();
     }
-    return Object.assign(obj, { h }) as unknown as AuditRecord;
+    return { seq, ts, ...event, prev, h } as unknown as AuditRecord;
+  }
+
+  /**
+   * `new Date(ms).toISOString()`, which is a large share of an append: a busy daemon appends many
+   * lines per millisecond, so the text is kept for the last millisecond, and the part up to the
+   * seconds for the last second.
+   */
+  #timestamp(ms: number): string {
+    if (ms === this.#tsMs) return this.#tsText;
+    let text: string;
+    const second = Math.floor(ms / 1000);
+    if (second === this.#tsSecond && Number.isInteger(ms)) {
+      text = `${this.#tsPrefix}${MILLIS[ms - second * 1000]}Z`;
+    } else {
+      text = new Date(ms).toISOString();
+      // Every ISO string ends in ".sssZ" (extended years included); a fraction of a ms (a fake
+      // clock) is cut by Date, so only whole ms take the shortcut above.
+      if (Number.isInteger(ms)) {
+        this.#tsSecond = second;
+        this.#tsPrefix = text.slice(0, -4);
+      }
+    }
+    this.#tsMs = ms;
+    this.#tsText = text;
+    return text;
   }
 
   /**
@@ -413,21 +454,15 @@ export class AuditLog {
       const batch = this.#queue;
       this.#queue = [];
       this.#queuedBytes = 0;
-      // A batch spans two files only across a rotation; each part is one write.
-      let start = 0;
-      while (start < batch.length) {
-        const day = batch[start]!.day;
-        let end = start + 1;
-        while (end < batch.length && batch[end]!.day === day) end++;
-        await this.#write(batch.slice(start, end), day);
-        start = end;
-      }
-      this.#settle(batch.at(-1)!.seq);
+      // A batch spans two files (two runs) only across a rotation; each run is one write.
+      for (const run of batch) await this.#write(run);
+      this.#settle(batch.at(-1)!.lastSeq);
     }
     this.#writing = false;
   }
 
-  async #write(lines: QueuedLine[], day: string): Promise<void> {
+  async #write(run: QueuedRun): Promise<void> {
+    const { day } = run;
     const path = join(this.dir, auditFileName(day));
     try {
       if (this.#handleDay !== day) {
@@ -443,23 +478,20 @@ export class AuditLog {
           this.#rotatedDay = day;
         }
       }
-      const bytes = Buffer.from(lines.map((l) => l.text).join(''), 'utf8');
-      await writeFully(this.#handle!, bytes);
+      await writeFully(this.#handle!, Buffer.from(run.text, 'utf8'));
       this.#stats.writes++;
-      this.#stats.lines += lines.length;
+      this.#stats.lines += run.lines;
       this.#failing = false;
       this.#reportLoss();
     } catch (err) {
       // The next batch reopens the file: the directory may be back by then.
       await this.#closeHandle();
-      const first = lines[0]!.seq;
-      const last = lines.at(-1)!.seq;
       if (!this.#failing) {
         this.#failing = true;
-        this.#stats.lost += lines.length;
-        this.#report(new AuditWriteError(path, first, last, err));
+        this.#stats.lost += run.lines;
+        this.#report(new AuditWriteError(path, run.firstSeq, run.lastSeq, err));
       } else {
-        this.#lose(first, last, 'the audit file could not be written', lines.length);
+        this.#lose(run.firstSeq, run.lastSeq, 'the audit file could not be written', run.lines);
       }
     }
   }
@@ -539,6 +571,27 @@ export class AuditLog {
       // A throwing handler must not turn an audit problem into a crash of the daemon.
     }
   }
+}
+
+/** "000" to "999", the milliseconds of a timestamp. */
+const MILLIS: readonly string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+
+/**
+ * `JSON.stringify({ seq, ts, ...event, prev })`, without building that object: the event's JSON
+ * between the other members gives the same text, keys in the same order. No event has a key of its
+ * own named seq, ts or prev (it would keep that key's place in the object) or an integer-like key
+ * (those come first in any object); one that did goes the long way.
+ */
+function lineContent(seq: number, ts: string, event: AuditEvent, prev: string): string {
+  if (Object.hasOwn(event, 'seq') || Object.hasOwn(event, 'ts') || Object.hasOwn(event, 'prev')) {
+    return stringify({ seq, ts, ...event, prev });
+  }
+  const inner = stringify(event);
+  const first = inner.charCodeAt(2);
+  if (first >= 0x30 && first <= 0x39) return stringify({ seq, ts, ...event, prev });
+  // `ts` and `prev` need no escaping: an ISO time and 64 hex digits.
+  const head = `{"seq":${seq},"ts":"${ts}"`;
+  return inner.length > 2 ? `${head},${inner.slice(1, -1)},"prev":"${prev}"}` : `${head},"prev":"${prev}"}`;
 }
 
 /** JSON.stringify, writing a bigint as its decimal string instead of throwing. */

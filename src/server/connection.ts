@@ -22,7 +22,7 @@ import { decodeMap, type WireMap } from '../protocol/msgpack.js';
 import { parseHostPort } from '../protocol/names.js';
 import { printable } from '../protocol/schema.js';
 import type { Principal } from './auth.js';
-import type { ServerContext } from './context.js';
+import type { DurabilityGate, ServerContext } from './context.js';
 import { dispatch } from './router.js';
 import type { PushTarget } from './session-links.js';
 
@@ -32,6 +32,12 @@ const CLOSE_GRACE_MS = 1000;
 let nextConnectionId = 1;
 
 export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
+
+/** The connections of one durability gate whose outbox holds frames, and whether a wait is armed. */
+interface Holding {
+  readonly conns: Set<ClientConnection>;
+  armed: boolean;
+}
 
 export class ClientConnection implements PushTarget {
   readonly connectionId = nextConnectionId++;
@@ -45,8 +51,20 @@ export class ClientConnection implements PushTarget {
   readonly #outbox: { seq: number; frame: Buffer }[] = [];
   /** Bytes of the frames in #outbox: queued for the peer like the socket's own buffer (§2.2). */
   #outboxBytes = 0;
-  #awaitingDurable = false;
   #endWhenDrained = false;
+  /**
+   * Frames written while a read is being handled (-1 outside one): from the second on they are
+   * corked, so the replies to requests pipelined in one read leave in one write.
+   */
+  #writesInRead = -1;
+  #corked = false;
+
+  /**
+   * Per durability gate, the connections holding frames for the journal. One whenDurable wait
+   * serves them all, so a journal batch releases every connection's frames in one callback
+   * instead of a promise reaction per connection.
+   */
+  static readonly #holdings = new WeakMap<DurabilityGate, Holding>();
 
   constructor(
     private readonly stream: Duplex,
@@ -132,11 +150,18 @@ export class ClientConnection implements PushTarget {
 
   #onData(chunk: Buffer): void {
     if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.#writesInRead = 0;
     try {
       this.#decoder.push(chunk);
     } catch (err) {
       if (err instanceof LeaseholdError) this.fail(err);
       else throw err;
+    } finally {
+      this.#writesInRead = -1;
+      if (this.#corked) {
+        this.#corked = false;
+        this.stream.uncork();
+      }
     }
   }
 
@@ -239,32 +264,71 @@ export class ClientConnection implements PushTarget {
     this.#outbox.push({ seq, frame });
     this.#outboxBytes += frame.length;
     if (this.#overWriteCap()) return;
-    this.#drainOutbox();
+    if (this.#outbox.length === 1) ClientConnection.#hold(this);
   }
 
-  #drainOutbox(): void {
-    const head = this.#outbox[0];
-    if (this.#awaitingDurable || !head) return;
-    this.#awaitingDurable = true;
-    this.ctx.journal.whenDurable(head.seq).then(
+  /** Joins the connections waiting for the journal (the outbox has just become non-empty). */
+  static #hold(conn: ClientConnection): void {
+    const gate = conn.ctx.journal;
+    let holding = ClientConnection.#holdings.get(gate);
+    if (holding === undefined) {
+      holding = { conns: new Set(), armed: false };
+      ClientConnection.#holdings.set(gate, holding);
+    }
+    holding.conns.add(conn);
+    ClientConnection.#arm(gate, holding);
+  }
+
+  /** Waits for the oldest frame held by any connection of the gate to become durable. */
+  static #arm(gate: DurabilityGate, holding: Holding): void {
+    if (holding.armed) return;
+    let seq = Number.POSITIVE_INFINITY;
+    for (const conn of holding.conns) {
+      const head = conn.#outbox[0];
+      if (head === undefined) holding.conns.delete(conn);
+      else if (head.seq < seq) seq = head.seq;
+    }
+    if (holding.conns.size === 0) return;
+    holding.armed = true;
+    gate.whenDurable(seq).then(
       () => {
-        this.#awaitingDurable = false;
-        const durable = this.ctx.journal.durableSeq;
-        while (this.#outbox.length > 0 && this.#outbox[0]!.seq <= durable) {
-          const { frame } = this.#outbox.shift()!;
-          this.#outboxBytes -= frame.length;
-          this.#write(frame);
+        holding.armed = false;
+        const durable = gate.durableSeq;
+        for (const conn of holding.conns) {
+          if (conn.#release(durable)) holding.conns.delete(conn);
         }
-        if (this.#outbox.length === 0 && this.#endWhenDrained) this.stream.end();
-        this.#drainOutbox();
+        ClientConnection.#arm(gate, holding);
       },
       () => {
         // The store failed: nothing more is acknowledged; the daemon is stopping (issue 5).
-        this.#outbox.length = 0;
-        this.#outboxBytes = 0;
-        this.stream.destroy();
+        holding.armed = false;
+        for (const conn of holding.conns) {
+          conn.#outbox.length = 0;
+          conn.#outboxBytes = 0;
+          conn.stream.destroy();
+        }
+        holding.conns.clear();
       },
     );
+  }
+
+  /**
+   * Writes the held frames that are durable now, corked when there are several; returns whether
+   * the outbox is empty (the connection no longer waits).
+   */
+  #release(durable: number): boolean {
+    const outbox = this.#outbox;
+    const several = outbox.length > 1 && outbox[1]!.seq <= durable && !this.#corked;
+    if (several) this.stream.cork();
+    while (outbox.length > 0 && outbox[0]!.seq <= durable) {
+      const { frame } = outbox.shift()!;
+      this.#outboxBytes -= frame.length;
+      this.#write(frame);
+    }
+    if (several) this.stream.uncork();
+    if (outbox.length > 0) return false;
+    if (this.#endWhenDrained) this.stream.end();
+    return true;
   }
 
   #encode(message: ServerMessage): Buffer {
@@ -283,6 +347,10 @@ export class ClientConnection implements PushTarget {
 
   #write(frame: Buffer): void {
     if (this.#state === 'closed' || this.stream.destroyed || !this.stream.writable) return;
+    if (this.#writesInRead >= 0 && this.#writesInRead++ === 1 && !this.#corked) {
+      this.stream.cork();
+      this.#corked = true;
+    }
     this.stream.write(frame);
     this.#overWriteCap();
   }
@@ -316,6 +384,7 @@ export class ClientConnection implements PushTarget {
   #cleanup(): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    ClientConnection.#holdings.get(this.ctx.journal)?.conns.delete(this);
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
     if (this.#sessionId) {

@@ -24,14 +24,35 @@ export function grantFields(
   idle_timeout_ms?: number;
 } {
   const idle = engine.featureConfig(lease.feature)?.idleTimeoutMs;
-  return {
+  const fields: ReturnType<typeof grantFields> = {
     lease: lease.id,
     feature: lease.feature,
     count: lease.count,
     fencing: lease.fencing,
     ttl_ms: engine.leaseTtlMs,
-    ...(idle === undefined ? {} : { idle_timeout_ms: idle }),
   };
+  if (idle !== undefined) fields.idle_timeout_ms = idle;
+  return fields;
+}
+
+/** checkout_ok (§7.2): `grantFields` behind the type and id, built in one object (every checkout). */
+export function checkoutOkFields(
+  engine: LeaseEngine,
+  id: number,
+  lease: LeaseView,
+): { type: 'checkout_ok'; id: number } & ReturnType<typeof grantFields> {
+  const idle = engine.featureConfig(lease.feature)?.idleTimeoutMs;
+  const reply: { type: 'checkout_ok'; id: number } & ReturnType<typeof grantFields> = {
+    type: 'checkout_ok',
+    id,
+    lease: lease.id,
+    feature: lease.feature,
+    count: lease.count,
+    fencing: lease.fencing,
+    ttl_ms: engine.leaseTtlMs,
+  };
+  if (idle !== undefined) reply.idle_timeout_ms = idle;
+  return reply;
 }
 
 export function toLeaseGrant(lease: LeaseView): LeaseGrant {

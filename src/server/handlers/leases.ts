@@ -10,7 +10,7 @@ import type {
   HeartbeatOk,
 } from '../../protocol/messages.js';
 import type { ClientConnection } from '../connection.js';
-import { grantFields } from '../wire-views.js';
+import { checkoutOkFields } from '../wire-views.js';
 
 export function handleCheckout(
   conn: ClientConnection,
@@ -45,7 +45,7 @@ export function handleCheckout(
 
 /** The grant, as a checkout reply (PROTOCOL.md §7.2). */
 export function checkoutOk(conn: ClientConnection, id: number, lease: LeaseView): CheckoutOk {
-  return { type: 'checkout_ok', id, ...grantFields(conn.ctx.engine, lease) };
+  return checkoutOkFields(conn.ctx.engine, id, lease);
 }
 
 export function handleHeartbeat(conn: ClientConnection, sessionId: string, req: Heartbeat): HeartbeatOk {
