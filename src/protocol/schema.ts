@@ -226,9 +226,9 @@ function rejectUnknown(
 ): void {
   const index = shapeIndex(entries);
   for (const key of Object.keys(map)) {
-    // `key in out` also lets through the names Object.prototype gives `out` (toString and the
-    // like); kept as it was, so what the server accepts does not change.
-    if (!(key in out) && !Object.hasOwn(index, key) && !skip?.has(key)) {
+    // Own keys only: `key in out` would let through the names Object.prototype gives `out`
+    // (`toString`, `constructor`, …), which PROTOCOL.md §3.5 rejects like any unknown key.
+    if (!Object.hasOwn(out, key) && !Object.hasOwn(index, key) && !skip?.has(key)) {
       invalid(prefix ? `${prefix}.${printable(key)}` : printable(key), 'is not a field of this message');
     }
   }
