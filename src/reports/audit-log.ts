@@ -348,11 +348,11 @@ export class AuditLog {
    * Numbers, timestamps and chains `event`, queues its line and returns the record. Never waits
    * for I/O and never throws for I/O (see the class comment); throws AuditClosedError after
    * `close()`, and TypeError, recording nothing, for an event JSON cannot encode (a cycle).
-   * A bigint (e.g. from a decoded admin argument) is written as a decimal string.
+   * A bigint (e.g. from a decoded admin argument) is written as a decimal string. `ms` is the
+   * line's wall-clock time (default: the log's clock now), for a caller that needs it as a number.
    */
-  append(event: AuditEvent): AuditRecord {
+  append(event: AuditEvent, ms: number = this.#wallClock()): AuditRecord {
     if (this.#closing !== undefined) throw new AuditClosedError();
-    const ms = this.#wallClock();
     const seq = this.#seq + 1;
     const ts = this.#timestamp(ms);
     const prev = this.#hash;

@@ -30,7 +30,7 @@ import {
   auditLease,
   START_LEASE_LIMIT,
 } from '../reports/audit-events.js';
-import { AuditLog, type AuditRecord, recordTime } from '../reports/audit-log.js';
+import { AuditLog, type AuditRecord } from '../reports/audit-log.js';
 import type { UsageRollups } from '../reports/rollups.js';
 import { catchUp, loadUsage, saveUsage } from '../reports/usage-store.js';
 import type { Logger } from './logger.js';
@@ -44,22 +44,6 @@ export interface HistoryOptions {
   readonly wallClock?: () => number;
   readonly logger: Logger;
   readonly version: string;
-}
-
-/**
- * The wall clock as the audit log reads it, remembering its last reading: the log reads it once per
- * line for the line's `ts`, so History knows the time of a record it appends without parsing `ts`.
- */
-class WallReadings {
-  ms = 0;
-  reads = 0;
-  constructor(private readonly clock: () => number) {}
-
-  readonly read = (): number => {
-    this.ms = this.clock();
-    this.reads++;
-    return this.ms;
-  };
 }
 
 /** Where the rollups stand against the trail (see the header). */
@@ -83,7 +67,7 @@ export class History {
 
   private constructor(
     private readonly audit: AuditLog,
-    private readonly wall: WallReadings,
+    private readonly wallClock: () => number,
     readonly rollups: UsageRollups,
     private readonly stateDir: string,
     private readonly options: HistoryOptions,
@@ -92,15 +76,15 @@ export class History {
   static async open(options: HistoryOptions): Promise<History> {
     const { config, logger } = options;
     const stateDir = config.server.stateDir;
-    const wall = new WallReadings(options.wallClock ?? Date.now);
+    const wallClock = options.wallClock ?? Date.now;
     const audit = await AuditLog.open({
       dir: join(stateDir, 'audit'),
       retentionMs: config.history.auditRetentionMs,
-      wallClock: wall.read,
+      wallClock,
       onError: (err) => logger.error({ err }, 'audit trail: write failed'),
     });
     const rollups = await loadUsage(stateDir);
-    const history = new History(audit, wall, rollups, stateDir, options);
+    const history = new History(audit, wallClock, rollups, stateDir, options);
     // Before the first append: the catch-up reads the trail this far, History.record the rest.
     history.#caughtUp = history.#catchUp(audit.lastSeq);
     history.#unsubscribe = auditEngineEvents(options.engine, options.now, (event) => history.record(event));
@@ -158,13 +142,12 @@ export class History {
   /** Appends one event to the audit trail and the rollups. */
   record(event: AuditEvent): AuditRecord | undefined {
     if (this.#closed) return undefined;
-    const reads = this.wall.reads;
-    const record = this.audit.append(event);
+    const now = this.wallClock();
+    const record = this.audit.append(event, now);
     if (this.#state === 'failed') return record;
-    // One reading during append is the record's time; `ts` is it as an ISO string, which keeps
-    // whole ms (Date truncates; `+ 0` turns -0 into 0 as Date.parse would). Should the log ever
-    // read the clock otherwise, parse `ts`: the rollups must see what a rebuild from the trail sees.
-    const ms = this.wall.reads === reads + 1 ? Math.trunc(this.wall.ms) + 0 : recordTime(record);
+    // The record's time as the trail keeps it (whole ms: its ISO \`ts\` truncates as Date does, and
+    // \`+ 0\` turns -0 into 0 as Date.parse would): the rollups must see what a rebuild sees.
+    const ms = Math.trunc(now) + 0;
     if (this.#state === 'current') this.rollups.applyAt(record, ms);
     else this.#pending.push({ record, ms });
     return record;
@@ -189,8 +172,7 @@ export class History {
       .then(async () => {
         await this.#caughtUp;
         if (this.#state !== 'current') return;
-        const wall = (this.options.wallClock ?? Date.now)();
-        this.rollups.prune(wall, this.options.config.history.usageRetentionMs);
+        this.rollups.prune(this.wallClock(), this.options.config.history.usageRetentionMs);
         await saveUsage(this.stateDir, this.rollups);
       })
       .catch((err: unknown) => this.options.logger.error({ err }, 'usage rollups: save failed'));
