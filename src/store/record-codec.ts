@@ -6,7 +6,11 @@
  *   0       4     length   payload length in bytes, u32 big-endian, 1..MAX_RECORD_PAYLOAD_BYTES
  *   4       4     crc      CRC-32 (IEEE, see crc32.ts) of bytes 8..end: the seq field + the payload
  *   8       8     seq      sequence number, u64 big-endian, 1..2^53-1, +1 per record across files
- *   16      n     payload  MessagePack of one record object (msgpackr, useRecords: false)
+ *   16      n     payload  the record: a compact layout (first byte 0x01..0x7f, record-layouts.ts)
+ *                           for the kinds written at scale, else MessagePack of the record object
+ *                           (msgpackr, useRecords: false; first byte 0x80 and up). Journals written
+ *                           before the compact layouts existed (issue 8) hold only MessagePack, and
+ *                           still decode.
  *
  * Decoding tells two failures apart, because recovery treats them differently:
  * - torn (RecordTornError): the data ends before the record does — the header is incomplete, or
@@ -23,6 +27,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { crc32 } from './crc32.js';
 import { RecordCorruptError, RecordTornError } from './errors.js';
+import { decodeCompact, encodeCompact, FIRST_MSGPACK_BYTE } from './record-layouts.js';
 
 export const RECORD_HEADER_BYTES = 16;
 /** Largest payload accepted; a length field above it is corruption, not a big record. */
@@ -48,10 +53,33 @@ export function isValidSeq(seq: number): boolean {
   return Number.isSafeInteger(seq) && seq >= 1;
 }
 
+/**
+ * Compact records are encoded straight into a slab and handed out as views of it, like Node's own
+ * Buffer pool, but without measuring the record first (that would cost as much as encoding it):
+ * a record may take up to MAX_COMPACT_BYTES, and a slab with less room left is replaced. A record
+ * that might need more goes through MessagePack.
+ */
+const SLAB_BYTES = 64 * 1024;
+const MAX_COMPACT_BYTES = 4096;
+let slab = Buffer.allocUnsafe(SLAB_BYTES);
+let slabUsed = 0;
+
 /** One record, framed and checksummed, ready to append. */
 export function encodeRecord(seq: number, record: object): Buffer {
   if (!isValidSeq(seq))
     throw new RangeError(`A record sequence number must be a safe integer ≥ 1, got ${seq}.`);
+  if (SLAB_BYTES - slabUsed < MAX_COMPACT_BYTES) {
+    slab = Buffer.allocUnsafe(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  const end = encodeCompact(record, slab, start + RECORD_HEADER_BYTES, start + MAX_COMPACT_BYTES);
+  if (end !== -1) {
+    writeHeader(slab, start, end, seq);
+    // Keep the next record 8-byte aligned, as Node's pool does.
+    slabUsed = (end + 7) & ~7;
+    return slab.subarray(start, end);
+  }
   const payload = packPayload(record);
   if (payload.length > MAX_RECORD_PAYLOAD_BYTES) {
     throw new RangeError(
@@ -59,18 +87,37 @@ export function encodeRecord(seq: number, record: object): Buffer {
     );
   }
   const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
-  out.writeUInt32BE(payload.length, 0);
-  out.writeUInt32BE(Math.floor(seq / TWO_POW_32), 8);
-  out.writeUInt32BE(seq % TWO_POW_32, 12);
   payload.copy(out, RECORD_HEADER_BYTES);
-  out.writeUInt32BE(crc32(out.subarray(8)), 4);
+  writeHeader(out, 0, out.length, seq);
   return out;
+}
+
+/** Fills in the header of the record in `out[start..end)`, whose payload is in place. */
+function writeHeader(out: Buffer, start: number, end: number, seq: number): void {
+  writeU32(out, start, end - start - RECORD_HEADER_BYTES);
+  writeU32(out, start + 8, Math.floor(seq / TWO_POW_32));
+  writeU32(out, start + 12, seq % TWO_POW_32);
+  writeU32(out, start + 4, crc32(out, 0, start + 8, end));
+}
+
+function writeU32(out: Buffer, at: number, value: number): void {
+  out[at] = value >>> 24;
+  out[at + 1] = value >>> 16;
+  out[at + 2] = value >>> 8;
+  out[at + 3] = value;
 }
 
 export interface DecodedRecord {
   seq: number;
   record: unknown;
   /** Offset just past this record: where the next one starts. */
+  end: number;
+}
+
+/** Where `readRecord` puts the seq and the end of the record it decoded. */
+export interface RecordPosition {
+  seq: number;
+  /** Offset just past the record: where the next one starts. */
   end: number;
 }
 
@@ -84,8 +131,19 @@ export function decodeRecord(
   offset: number,
   previousSeq?: number,
 ): DecodedRecord | undefined {
+  if (offset >= data.length) return undefined;
+  const at: RecordPosition = { seq: 0, end: 0 };
+  const record = readRecord(asBuffer(data), offset, at, previousSeq);
+  return { seq: at.seq, record, end: at.end };
+}
+
+/**
+ * `decodeRecord` for a loop over a whole file (recovery): the record at `offset`, which must be
+ * below `data.length`, is returned and its seq and end are written to `at`, so that a million
+ * records cost no result objects.
+ */
+export function readRecord(data: Buffer, offset: number, at: RecordPosition, previousSeq?: number): unknown {
   const remaining = data.length - offset;
-  if (remaining <= 0) return undefined;
   if (remaining < RECORD_HEADER_BYTES) {
     throw new RecordTornError(
       offset,
@@ -100,7 +158,8 @@ export function decodeRecord(
       `impossible payload length ${length} (must be 1..${MAX_RECORD_PAYLOAD_BYTES})`,
     );
   }
-  const end = offset + RECORD_HEADER_BYTES + length;
+  const start = offset + RECORD_HEADER_BYTES;
+  const end = start + length;
   if (end > data.length) {
     throw new RecordTornError(
       offset,
@@ -123,13 +182,19 @@ export function decodeRecord(
   if (previousSeq !== undefined && seq <= previousSeq) {
     throw new RecordCorruptError(offset, `sequence number ${seq} does not follow ${previousSeq}`);
   }
-  let record: unknown;
+  at.seq = seq;
+  at.end = end;
+  if (data[start]! < FIRST_MSGPACK_BYTE) return decodeCompact(data, offset, start, end);
   try {
-    record = unpackr.unpack(data, { start: offset + RECORD_HEADER_BYTES, end });
+    return unpackr.unpack(data, { start, end });
   } catch (err) {
     throw new RecordCorruptError(offset, `the payload is not valid MessagePack (${messageOf(err)})`);
   }
-  return { seq, record, end };
+}
+
+/** A Buffer over the same memory (the compact decoder slices strings with Buffer methods). */
+export function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /**

@@ -46,7 +46,13 @@ import { constants } from 'node:fs';
 import { copyFile, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RecordCorruptError, RecordTornError, RecoveryError, SnapshotCorruptError } from './errors.js';
-import { decodeRecord, intactRecordSeq, RECORD_HEADER_BYTES, readU32 } from './record-codec.js';
+import {
+  intactRecordSeq,
+  RECORD_HEADER_BYTES,
+  type RecordPosition,
+  readRecord,
+  readU32,
+} from './record-codec.js';
 import { readSnapshotFile } from './snapshot.js';
 import { corruptName, listStateDir, type SeqFile, syncDir } from './state-files.js';
 
@@ -296,11 +302,12 @@ async function scanJournal(
     }
 
     const data = await readFile(join(dir, file.name));
+    const at: RecordPosition = { seq: 0, end: 0 };
     let offset = 0;
-    for (;;) {
-      let decoded: ReturnType<typeof decodeRecord>;
+    while (offset < data.length) {
+      let record: unknown;
       try {
-        decoded = decodeRecord(data, offset);
+        record = readRecord(data, offset, at);
       } catch (err) {
         if (err instanceof RecordTornError) {
           const after = isLast ? intactRecordAfter(data, offset, next) : undefined;
@@ -323,17 +330,16 @@ async function scanJournal(
         }
         throw err;
       }
-      if (decoded === undefined) break;
-      if (decoded.seq !== next) {
+      if (at.seq !== next) {
         const problem =
           offset === 0
-            ? `the first record has seq ${decoded.seq}, but the file name says the file starts at seq ${file.seq}`
-            : `the record has seq ${decoded.seq}, expected ${next} (records must follow each other without a gap)`;
+            ? `the first record has seq ${at.seq}, but the file name says the file starts at seq ${file.seq}`
+            : `the record has seq ${at.seq}, expected ${next} (records must follow each other without a gap)`;
         return { records, next, fault: { index, offset, problem } };
       }
-      if (decoded.seq > baseSeq) records.push({ seq: decoded.seq, record: decoded.record });
+      if (at.seq > baseSeq) records.push({ seq: at.seq, record });
       next++;
-      offset = decoded.end;
+      offset = at.end;
     }
   }
   return { records, next };
