@@ -29,7 +29,7 @@ import type { ConfigBaselineData } from './config-baseline.js';
 import type { Directory, UserRecord } from './directory.js';
 import type { FeaturePool } from './feature-pool.js';
 import type { LeaseBook } from './lease-book.js';
-import type { SeatClaim } from './seat-claim.js';
+import { SeatClaim } from './seat-claim.js';
 import type { SessionRecord } from './session-record.js';
 import type { GroupConfig } from './types.js';
 import { LeaseType } from './types.js';
@@ -144,7 +144,7 @@ export function exportEngineState(source: ExportSource): EngineState {
     sessionRow.set(session, s.ids.length);
     const { identity } = session;
     s.ids.push(session.id);
-    s.tokenHashes.push(session.tokenHash.toString('hex'));
+    s.tokenHashes.push(session.tokenHash);
     s.users.push(names.of(identity.user));
     s.hosts.push(names.of(identity.host));
     s.clientNames.push(names.of(identity.clientName));
@@ -180,22 +180,34 @@ export function exportEngineState(source: ExportSource): EngineState {
       feature = names.of(lease.pool.name);
       featureIndex.set(lease.pool, feature);
     }
+    const session = sessionRow.get(lease.session)!;
     const seat = lease.claim;
-    // Leases come in grant order, so a claim is met first at its first lease; only claims with
-    // several leases (named seats, dedupe) need remembering, which keeps a map of a million out.
-    const first = seat.leases.length === 1 || seat.leases[0] === lease;
-    let claim = first ? undefined : claimRow.get(seat);
-    if (claim === undefined) {
+    let claim: number | undefined;
+    if (seat instanceof SeatClaim) {
+      // Leases come in grant order, so a claim is met first at its first lease; only claims with
+      // several leases (named seats, dedupe) need remembering, which keeps a map of a million out.
+      const first = seat.leases.length === 1 || seat.leases[0] === lease;
+      claim = first ? undefined : claimRow.get(seat);
+      if (claim === undefined) {
+        claim = c.types.length;
+        if (seat.leases.length > 1) claimRow.set(seat, claim);
+        c.types.push(seat.type === LeaseType.Named ? 1 : 0);
+        c.seats.push(seat.seats);
+        c.groups.push(seat.group === undefined ? -1 : names.of(seat.group));
+        c.users.push(names.of(seat.user));
+        c.hosts.push(names.of(seat.host));
+      }
+    } else {
+      // A lone claim (seat-claim.ts LoneClaim): its seats are the count, its holder the session's.
       claim = c.types.length;
-      if (seat.leases.length > 1) claimRow.set(seat, claim);
-      c.types.push(seat.type === LeaseType.Named ? 1 : 0);
-      c.seats.push(seat.seats);
+      c.types.push(0);
+      c.seats.push(lease.count);
       c.groups.push(seat.group === undefined ? -1 : names.of(seat.group));
-      c.users.push(names.of(seat.user));
-      c.hosts.push(names.of(seat.host));
+      c.users.push(s.users[session]!);
+      c.hosts.push(s.hosts[session]!);
     }
     l.ids[i] = lease.id;
-    l.sessions[i] = sessionRow.get(lease.session)!;
+    l.sessions[i] = session;
     l.features[i] = feature;
     l.counts[i] = lease.count;
     l.fencing[i] = lease.fencing;

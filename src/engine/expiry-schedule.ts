@@ -122,7 +122,8 @@ export class ExpirySchedule {
   }
 
   #visitLease(lease: LeaseRecord, at: number, now: number, handlers: DueHandlers): number | undefined {
-    if (lease.ended || lease.idleArmedAt !== at) return undefined;
+    // An ended lease has no live entry (LeaseBook.remove clears idleArmedAt).
+    if (lease.idleArmedAt !== at) return undefined;
     const deadline = this.#idleDeadline(lease);
     if (deadline === undefined) {
       // The feature's idle timeout was removed: stop tracking this lease.

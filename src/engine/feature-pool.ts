@@ -7,7 +7,8 @@
  * so the pool is `seats − |assigned ∪ users still holding a named seat|`.
  */
 import type { LeaseRecord } from './lease-record.js';
-import type { SeatClaim } from './seat-claim.js';
+import { PoolLeases } from './pool-leases.js';
+import { LoneClaim, SeatClaim } from './seat-claim.js';
 import {
   type AccessList,
   DedupeMode,
@@ -58,16 +59,20 @@ export class FeaturePool {
   inUse = 0;
   /** Named claims (one seat each). */
   namedInUse = 0;
-  /** Every lease, in grant order (a Set keeps insertion order). */
-  readonly leases = new Set<LeaseRecord>();
+  /** Every lease, in grant order. */
+  readonly leases = new PoolLeases();
   /** Named claims by user. */
   readonly namedClaims = new Map<string, SeatClaim>();
-  /** Concurrent claims by user, for dedupe and idle preemption. */
+  /** Concurrent SeatClaims by user, for dedupe (lone claims are not: seat-claim.ts LoneClaim). */
   readonly concurrentClaims = new Map<string, Set<SeatClaim>>();
   /** Seats of concurrent claims by group. */
   readonly groupUsage = new Map<string, number>();
   /** Users holding a named claim who are no longer assigned one. */
   unassignedHolders = 0;
+  /** Leases that are a lone claim (seat-claim.ts LoneClaim). */
+  #lones = 0;
+  /** The LoneClaim of each group (undefined: none) that lone leases of this pool share. */
+  readonly #loneClaims = new Map<string | undefined, LoneClaim>();
 
   readonly queue = new WaitQueue();
   /** Check for idle leases to preempt at the next queue scan (a waiter arrived, or an entry came due). */
@@ -99,6 +104,9 @@ export class FeaturePool {
     this.reclaimIdleWhenQueuedMs = config.reclaimIdleWhenQueuedMs;
     this.unassignedHolders = 0;
     for (const user of this.namedClaims.keys()) if (!this.namedUsers.has(user)) this.unassignedHolders++;
+    // Dedupe joins a claim found by user: lone claims made while it was off get their SeatClaim.
+    if (this.dedupe !== DedupeMode.None && this.#lones > 0)
+      for (const lease of this.leases) this.claimOf(lease);
   }
 
   /** The feature's current configuration, named assignments included. */
@@ -150,8 +158,11 @@ export class FeaturePool {
   attach(lease: LeaseRecord): void {
     this.leases.add(lease);
     const claim = lease.claim;
-    if (claim.leases.length === 0) {
-      this.#count(claim, 1);
+    if (!(claim instanceof SeatClaim)) {
+      this.#lones++;
+      this.#count(lease, undefined, 1);
+    } else if (claim.leases.length === 0) {
+      this.#count(lease, claim, 1);
       claim.leases = [lease];
     } else {
       claim.leases.push(lease);
@@ -162,15 +173,48 @@ export class FeaturePool {
   detach(lease: LeaseRecord): void {
     this.leases.delete(lease);
     const claim = lease.claim;
+    if (!(claim instanceof SeatClaim)) {
+      this.#lones--;
+      this.#count(lease, undefined, -1);
+      return;
+    }
     const at = claim.leases.indexOf(lease);
     if (at < 0) return;
     claim.leases.splice(at, 1);
-    if (claim.leases.length === 0) this.#count(claim, -1);
+    if (claim.leases.length === 0) this.#count(lease, claim, -1);
+  }
+
+  /** The claim a new lease shared with nobody gets (seat-claim.ts LoneClaim). */
+  loneClaim(group: string | undefined): LoneClaim {
+    let claim = this.#loneClaims.get(group);
+    if (claim === undefined) {
+      claim = new LoneClaim(this, group);
+      this.#loneClaims.set(group, claim);
+    }
+    return claim;
+  }
+
+  /**
+   * The SeatClaim of a held lease, for another lease to join: a lone claim gets one now, with the
+   * same seats, so the pool's counts stay as they are.
+   */
+  claimOf(lease: LeaseRecord): SeatClaim {
+    const held = lease.claim;
+    if (held instanceof SeatClaim) return held;
+    const { user, host } = lease.session.identity;
+    const claim = new SeatClaim(this, LeaseType.Concurrent, lease.count, held.group, user, host);
+    claim.leases = [lease];
+    claim.founder = lease;
+    lease.claim = claim;
+    this.#lones--;
+    this.#indexConcurrent(claim, 1);
+    return claim;
   }
 
   /**
    * The concurrent claim a dedupe checkout joins: one the same user (on the same host, for
-   * 'user-host') holds with at least `count` seats.
+   * 'user-host') holds with at least `count` seats. While dedupe is on, every concurrent lease has
+   * a SeatClaim (see configure), so the index below finds them all.
    */
   joinableClaim(user: string, host: string, count: number): SeatClaim | undefined {
     if (this.dedupe === DedupeMode.None) return undefined;
@@ -184,8 +228,9 @@ export class FeaturePool {
     return undefined;
   }
 
-  *allConcurrentClaims(): IterableIterator<SeatClaim> {
-    for (const claims of this.concurrentClaims.values()) yield* claims;
+  /** Whether a new concurrent lease may be a lone claim: none can join it while dedupe is off. */
+  get lonesAllowed(): boolean {
+    return this.dedupe === DedupeMode.None;
   }
 
   /** Called after `namedUsers` gained or lost `user`: a held named seat moves between the counts. */
@@ -194,15 +239,27 @@ export class FeaturePool {
     this.unassignedHolders += assigned ? -1 : 1;
   }
 
-  #count(claim: SeatClaim, sign: 1 | -1): void {
-    this.inUse += sign * claim.seats;
-    if (claim.type === LeaseType.Named) {
+  /** Counts a claim's seats in or out: `claim` is the lease's SeatClaim, or undefined for a lone one. */
+  #count(lease: LeaseRecord, claim: SeatClaim | undefined, sign: 1 | -1): void {
+    const seats = claim === undefined ? lease.count : claim.seats;
+    this.inUse += sign * seats;
+    if (claim !== undefined && claim.type === LeaseType.Named) {
       this.namedInUse += sign;
       if (sign > 0) this.namedClaims.set(claim.user, claim);
       else this.namedClaims.delete(claim.user);
       if (!this.namedUsers.has(claim.user)) this.unassignedHolders += sign;
       return;
     }
+    if (claim !== undefined) this.#indexConcurrent(claim, sign);
+    const group = lease.claim.group;
+    if (group !== undefined) {
+      const usage = this.usageOf(group) + sign * seats;
+      if (usage === 0) this.groupUsage.delete(group);
+      else this.groupUsage.set(group, usage);
+    }
+  }
+
+  #indexConcurrent(claim: SeatClaim, sign: 1 | -1): void {
     let claims = this.concurrentClaims.get(claim.user);
     if (sign > 0) {
       if (claims === undefined) {
@@ -213,11 +270,6 @@ export class FeaturePool {
     } else if (claims !== undefined) {
       claims.delete(claim);
       if (claims.size === 0) this.concurrentClaims.delete(claim.user);
-    }
-    if (claim.group !== undefined) {
-      const usage = this.usageOf(claim.group) + sign * claim.seats;
-      if (usage === 0) this.groupUsage.delete(claim.group);
-      else this.groupUsage.set(claim.group, usage);
     }
   }
 }

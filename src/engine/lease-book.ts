@@ -13,7 +13,7 @@ import {
 import type { FeaturePool } from './feature-pool.js';
 import { compareLeaseViews, type LeaseRecord, toLeaseView } from './lease-record.js';
 import { CHECKED_IN, type LeaseEnding, LeaseTombstones } from './lease-tombstones.js';
-import { type KeyedGrant, RequestKeys } from './request-keys.js';
+import { RequestKeys } from './request-keys.js';
 import type { SessionRecord } from './session-record.js';
 import type { FeatureStatus, GroupUsage, LeaseFilter, LeaseView } from './types.js';
 
@@ -49,11 +49,6 @@ export class LeaseBook {
     return this.#leases.values();
   }
 
-  /** How many request keys the cache holds at most. */
-  get requestKeyCapacity(): number {
-    return this.#requestKeys.capacity;
-  }
-
   get leaseCount(): number {
     return this.#leases.size;
   }
@@ -63,12 +58,8 @@ export class LeaseBook {
     return this.#leases.has(id) || this.#tombstones.has(id);
   }
 
-  /**
-   * Files a lease. `rememberKey: false` (a restore, for all but the newest leases) leaves its
-   * request key out of the bounded cache, as if evicted: a retry still finds the lease through its
-   * session (see #grantForKey), and a restore of a million leases skips a million cache evictions.
-   */
-  add(lease: LeaseRecord, rememberKey = true): boolean {
+  /** Files a lease; false (and nothing filed) when its id is filed already. */
+  add(lease: LeaseRecord): boolean {
     const before = this.#leases.size;
     this.#leases.set(lease.id, lease);
     // One hash lookup instead of two: an id already filed leaves the size as it was (then the
@@ -76,26 +67,26 @@ export class LeaseBook {
     if (this.#leases.size === before) return false;
     lease.session.leases.add(lease);
     lease.pool.attach(lease);
-    if (!rememberKey) {
-      if (lease.key !== undefined) this.#requestKeys.markForgotten();
-      return true;
-    }
-    if (lease.key !== undefined) {
+    return true;
+  }
+
+  /** Unfiles a lease; a tombstone, and its request key, remember how it ended. */
+  remove(lease: LeaseRecord, ending: LeaseEnding): void {
+    // Every expiry heap entry of the lease is stale from now on (expiry-schedule.ts).
+    lease.idleArmedAt = undefined;
+    this.#leases.delete(lease.id);
+    lease.session.leases.delete(lease);
+    lease.pool.detach(lease);
+    this.#tombstones.remember(lease.id, { sessionId: lease.session.id, fencing: lease.fencing, ending });
+    // A retry is answered from the session's leases while the lease is held, from here once it
+    // ended; an ended session sends no retries.
+    if (lease.key !== undefined && !lease.session.ended) {
       this.#requestKeys.remember(lease.session.id, lease.key, {
         leaseId: lease.id,
         feature: lease.pool.name,
         count: lease.count,
       });
     }
-    return true;
-  }
-
-  remove(lease: LeaseRecord, ending: LeaseEnding): void {
-    lease.ended = true;
-    this.#leases.delete(lease.id);
-    lease.session.leases.delete(lease);
-    lease.pool.detach(lease);
-    this.#tombstones.remember(lease.id, { sessionId: lease.session.id, fencing: lease.fencing, ending });
   }
 
   standing(session: SessionRecord, leaseId: string, fencing: number): LeaseStanding {
@@ -123,28 +114,18 @@ export class LeaseBook {
     feature: string,
     count: number,
   ): LeaseRecord | undefined {
-    const grant = this.#grantForKey(session, key);
+    const held = session.leases.withKey(key);
+    if (held !== undefined) {
+      if (held.pool.name === feature && held.count === count) return held;
+      throw keyUsedForOtherCheckout(key, { leaseId: held.id, feature: held.pool.name, count: held.count });
+    }
+    const grant = this.#requestKeys.get(session.id, key);
     if (grant === undefined) return undefined;
     if (grant.feature !== feature || grant.count !== count) throw keyUsedForOtherCheckout(key, grant);
-    const lease = this.#leases.get(grant.leaseId);
-    if (lease !== undefined && lease.session === session) return lease;
     const tombstone = this.#tombstones.get(grant.leaseId);
     if (tombstone === undefined) throw keyUsedForEndedLease(key, grant.leaseId);
     if (tombstone.ending === CHECKED_IN) throw keyUsedForCheckedInLease(key, grant.leaseId);
     throw leaseReclaimed(grant.leaseId, tombstone.ending);
-  }
-
-  #grantForKey(session: SessionRecord, key: string): KeyedGrant | undefined {
-    const grant = this.#requestKeys.get(session.id, key);
-    if (grant !== undefined || !this.#requestKeys.mayHaveForgotten) return grant;
-    // The cache dropped keys for room; a held lease must still never be granted twice.
-    for (const lease of session.leases) {
-      if (lease.key !== key) continue;
-      const found = { leaseId: lease.id, feature: lease.pool.name, count: lease.count };
-      this.#requestKeys.remember(session.id, key, found);
-      return found;
-    }
-    return undefined;
   }
 
   list(filter: LeaseFilter): LeaseView[] {

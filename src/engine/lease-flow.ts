@@ -25,7 +25,7 @@ import {
 import type { DueHandlers } from './expiry-schedule.js';
 import type { FeaturePool } from './feature-pool.js';
 import { isValidCount, isValidKey, isValidWait } from './input-checks.js';
-import { LeaseRecord, toLeaseView } from './lease-record.js';
+import { type LeaseClaim, LeaseRecord, toLeaseView } from './lease-record.js';
 import { CHECKED_IN, type LeaseEnding } from './lease-tombstones.js';
 import { QueueDesk } from './queue-desk.js';
 import { blockAhead } from './queue-scan.js';
@@ -36,6 +36,7 @@ import {
   type CheckoutRequest,
   type CheckoutResult,
   type HeartbeatLeaseEntry,
+  LeaseType,
   type LeaseView,
   QueueLeftReason,
   SessionEndReason,
@@ -86,7 +87,7 @@ export class LeaseFlow {
     if (key !== undefined) {
       const retried = book.leaseForRetry(session, key, feature, count);
       if (retried !== undefined) return { kind: 'granted', lease: toLeaseView(retried) };
-      const waiting = session.waitersByKey.get(key);
+      const waiting = session.waiters.withKey(key);
       if (waiting !== undefined) {
         if (waiting.pool.name !== feature || waiting.count !== count) {
           throw keyUsedForWaitingCheckout(key, waiting);
@@ -213,8 +214,10 @@ export class LeaseFlow {
   endSession(session: SessionRecord, reason: SessionEndReason): void {
     for (const waiter of Array.from(session.waiters)) this.queues.leave(waiter, QueueLeftReason.SessionEnded);
     const ending: LeaseEnding = reason === SessionEndReason.Closed ? CHECKED_IN : ReclaimReason.Expired;
-    for (const lease of Array.from(session.leases)) this.endLease(lease, ending);
+    // Ended first: its leases' request keys need no remembering (LeaseBook.remove), since no
+    // checkout can come from this session again.
     session.ended = true;
+    for (const lease of Array.from(session.leases)) this.endLease(lease, ending);
     this.#ctx.book.sessions.delete(session.id);
     this.#ctx.events.queue('sessionEnded', { sessionId: session.id, reason });
   }
@@ -274,14 +277,18 @@ export class LeaseFlow {
   ): LeaseRecord {
     const { book, expiry, events } = this.#ctx;
     const { identity } = session;
-    const seats = admission.type === 'named' ? 1 : count;
-    const claim =
-      admission.join ?? new SeatClaim(admission.type, seats, admission.group, identity.user, identity.host);
+    // A concurrent lease nobody can join (no dedupe) is a claim of its own, without a SeatClaim.
+    const lone = admission.type === LeaseType.Concurrent && admission.join === undefined && pool.lonesAllowed;
+    const seats = admission.type === LeaseType.Named ? 1 : count;
+    const claim: LeaseClaim = lone
+      ? pool.loneClaim(admission.group)
+      : (admission.join ??
+        new SeatClaim(pool, admission.type, seats, admission.group, identity.user, identity.host));
     // The claim's first live lease names it in the journal record of a lease that joins it.
-    const claimOf = admission.join === undefined ? undefined : claim.leases[0]?.id;
+    const claimOf = admission.join === undefined ? undefined : admission.join.leases[0]?.id;
     const id = uniqueHexId(this.#ctx.random, (candidate) => book.isLeaseIdTaken(candidate));
     // DESIGN §3.4: one engine-wide counter, so tokens strictly increase across features and restarts.
-    const lease = new LeaseRecord(id, pool, count, ++this.#ctx.fencing, session, key, now, claim);
+    const lease = new LeaseRecord(id, count, ++this.#ctx.fencing, session, key, now, claim);
     book.add(lease);
     expiry.armIdle(lease);
     if (pool.queue.size > 0) {

@@ -102,7 +102,6 @@ export class QueueDesk {
     waiter.reportedPosition = position;
     this.#tickets.set(ticket, waiter);
     session.waiters.add(waiter);
-    if (wait.key !== undefined) session.waitersByKey.set(wait.key, waiter);
     this.#ctx.expiry.armWaiter(waiter);
     this.#queueMoved.add(pool);
     this.#ctx.events.queue('queued', { waiter: toWaiterView(waiter, position) });
@@ -155,9 +154,6 @@ export class QueueDesk {
     waiter.pool.queue.remove(waiter);
     this.#tickets.delete(waiter.ticket);
     waiter.session.waiters.delete(waiter);
-    if (waiter.key !== undefined && waiter.session.waitersByKey.get(waiter.key) === waiter) {
-      waiter.session.waitersByKey.delete(waiter.key);
-    }
     this.#queueMoved.add(waiter.pool);
     // A waiter that held others back is gone: they may be granted now.
     this.afterSeatsFreed(waiter.pool);
@@ -195,12 +191,12 @@ export class QueueDesk {
     const threshold = pool.reclaimIdleWhenQueuedMs;
     let short = shortOfSeats;
     while (short && threshold !== undefined && !pool.removed) {
-      const { claim, nextAt } = longestIdleClaim(pool, now, threshold);
-      if (claim === undefined) {
+      const { leases, nextAt } = longestIdleClaim(pool, now, threshold);
+      if (leases === undefined) {
         if (nextAt !== undefined) this.#ctx.expiry.armPreempt(pool, nextAt);
         return;
       }
-      for (const lease of [...claim.leases]) {
+      for (const lease of [...leases]) {
         this.#ctx.reclaimedBySettle++;
         this.#host.endLease(lease, ReclaimReason.IdlePreempted);
       }

@@ -20,7 +20,9 @@
  */
 import type { Admission, QueueBlock } from './admission.js';
 import type { FeaturePool } from './feature-pool.js';
-import type { SeatClaim } from './seat-claim.js';
+import { claimLeases, type LeaseRecord } from './lease-record.js';
+import { SeatClaim } from './seat-claim.js';
+import { LeaseType } from './types.js';
 import type { WaiterRecord } from './wait-queue.js';
 
 export interface ScanHooks {
@@ -87,27 +89,37 @@ export function blockAhead(
 }
 
 /**
- * The concurrent claim idle longest, if idle for at least `threshold` (a claim is as idle as its
- * most recently active lease), and otherwise the earliest time one will be.
+ * The leases of the concurrent claim idle longest, if idle for at least `threshold` (a claim is as
+ * idle as its most recently active lease), and otherwise the earliest time one will be. Ties go to
+ * the claim granted first. Walks the pool's leases in grant order, meeting each claim at its first
+ * lease, since lone claims (seat-claim.ts LoneClaim) are in no index of claims.
  */
 export function longestIdleClaim(
   pool: FeaturePool,
   now: number,
   threshold: number,
-): { claim: SeatClaim | undefined; nextAt: number | undefined } {
-  let claim: SeatClaim | undefined;
-  let claimAt = Number.POSITIVE_INFINITY;
+): { leases: readonly LeaseRecord[] | undefined; nextAt: number | undefined } {
+  let idlest: LeaseRecord | undefined;
+  let idlestAt = Number.POSITIVE_INFINITY;
   let nextAt = Number.POSITIVE_INFINITY;
-  for (const candidate of pool.allConcurrentClaims()) {
-    const activeAt = candidate.lastActivityAt();
+  for (const lease of pool.leases) {
+    const claim = lease.claim;
+    let activeAt = lease.lastActivityAt;
+    if (claim instanceof SeatClaim) {
+      if (claim.type !== LeaseType.Concurrent || claim.leases[0] !== lease) continue;
+      activeAt = claim.lastActivityAt();
+    }
     if (now - activeAt >= threshold) {
-      if (activeAt < claimAt) {
-        claim = candidate;
-        claimAt = activeAt;
+      if (activeAt < idlestAt) {
+        idlest = lease;
+        idlestAt = activeAt;
       }
     } else if (activeAt + threshold < nextAt) {
       nextAt = activeAt + threshold;
     }
   }
-  return { claim, nextAt: Number.isFinite(nextAt) ? nextAt : undefined };
+  return {
+    leases: idlest === undefined ? undefined : claimLeases(idlest),
+    nextAt: Number.isFinite(nextAt) ? nextAt : undefined,
+  };
 }

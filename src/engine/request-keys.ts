@@ -3,9 +3,11 @@
  * retried checkout returns the same lease, never a second seat). Only grants are remembered: a
  * denial is re-evaluated when retried.
  *
- * The cache is bounded, so a key can be forgotten. For a lease that is still held that would be
- * dangerous (a retry would take a second seat), so the engine falls back to the key stored on the
- * session's live leases; what the cache alone guarantees is the answer for leases that have ended.
+ * Only keys of leases that have ended are kept here: a held lease is found by its key among its
+ * session's leases (session-record.ts), which never forgets one, so a retry can never take a
+ * second seat. The cache is bounded: the key of a lease that ended long ago may be forgotten, and a
+ * checkout with it is then a new checkout. Keeping held leases' keys out of it also spares a
+ * million-lease engine a million cache entries (DESIGN §7).
  */
 import { LRUCache } from 'lru-cache';
 
@@ -17,32 +19,9 @@ export interface KeyedGrant {
 
 export class RequestKeys {
   readonly #cache: LRUCache<string, KeyedGrant>;
-  #forgotten = false;
 
   constructor(max: number) {
-    this.#cache = new LRUCache({
-      max,
-      dispose: (_grant, _slot, reason) => {
-        if (reason === 'evict') this.#forgotten = true;
-      },
-    });
-  }
-
-  /**
-   * Whether the cache ever dropped a key for lack of room. Until it has, a miss proves the key is
-   * new, and the engine can skip looking through the session's live leases.
-   */
-  get mayHaveForgotten(): boolean {
-    return this.#forgotten;
-  }
-
-  /** Keys were left out on purpose (a restore remembers only the newest): look in live leases too. */
-  markForgotten(): void {
-    this.#forgotten = true;
-  }
-
-  get capacity(): number {
-    return this.#cache.max;
+    this.#cache = new LRUCache({ max });
   }
 
   remember(sessionId: string, key: string, grant: KeyedGrant): void {

@@ -13,7 +13,7 @@ import { copyIdentity, hashToken, SessionRecord, toSessionView } from './session
 import type { HeartbeatRequest, HeartbeatResult, HolderIdentity, LostLease, SessionView } from './types.js';
 
 /** Compared against when the session is unknown, so an unknown id costs what a wrong token costs. */
-const NO_TOKEN_HASH = Buffer.alloc(32);
+const NO_TOKEN_HASH = '0'.repeat(64);
 
 export function openSession(
   ctx: EngineContext,
@@ -31,7 +31,7 @@ export function openSession(
   if (ctx.events.wants('sessionOpened')) {
     ctx.events.queue('sessionOpened', {
       session: toSessionView(session, ctx.leaseTtlMs),
-      tokenHash: session.tokenHash.toString('hex'),
+      tokenHash: session.tokenHash,
     });
   }
   return { sessionId: id, resumeToken: token.toString('hex') };
@@ -46,7 +46,8 @@ export function resumeSession(
   now: number,
 ): SessionView {
   const session = typeof sessionId === 'string' ? ctx.book.sessions.get(sessionId) : undefined;
-  const matches = hexSecretHashMatches(resumeToken, TOKEN_BYTES, session?.tokenHash ?? NO_TOKEN_HASH);
+  const hash = Buffer.from(session?.tokenHash ?? NO_TOKEN_HASH, 'hex');
+  const matches = hexSecretHashMatches(resumeToken, TOKEN_BYTES, hash);
   if (session === undefined || !matches) throw sessionNotFound();
   session.lastHeartbeatAt = now;
   if (session.graceUntil > now) {

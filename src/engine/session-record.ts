@@ -1,5 +1,6 @@
 /** The engine's internal record of one client session (DESIGN §2 "session"), and its public view. */
 import { createHash } from 'node:crypto';
+import { KeyedRecords } from './keyed-records.js';
 import type { LeaseRecord } from './lease-record.js';
 import type { HolderIdentity, SessionView } from './types.js';
 import type { WaiterRecord } from './wait-queue.js';
@@ -7,10 +8,12 @@ import type { WaiterRecord } from './wait-queue.js';
 export class SessionRecord {
   readonly id: string;
   /**
-   * sha256 of the raw resume token bytes (32 bytes). Only the hash is kept, and persisted: a stolen
-   * snapshot or journal does not hand out live tokens. Compared in constant time (random-ids.ts).
+   * sha256 of the raw resume token bytes, lowercase hex. Only the hash is kept, and persisted: a
+   * stolen snapshot or journal does not hand out live tokens. Compared in constant time
+   * (random-ids.ts). Hex, as persisted, rather than a Buffer: a Buffer of its own costs a million
+   * sessions ~200 bytes each (DESIGN §7), and a snapshot writes and reads the hex as it is.
    */
-  readonly tokenHash: Buffer;
+  readonly tokenHash: string;
   identity: HolderIdentity;
   readonly openedAt: number;
   lastHeartbeatAt: number;
@@ -19,17 +22,18 @@ export class SessionRecord {
    * its heartbeats; cleared when it resumes (from then on the lease ttl alone applies).
    */
   graceUntil = Number.NEGATIVE_INFINITY;
-  /** In grant order. */
-  readonly leases = new Set<LeaseRecord>();
-  /** Checkouts of this session waiting in a queue, in arrival order. */
-  readonly waiters = new Set<WaiterRecord>();
-  /** Waiters by request key: a retry while waiting finds its waiter (DESIGN §3.5). */
-  readonly waitersByKey = new Map<string, WaiterRecord>();
+  /**
+   * In grant order, by request key: a retried checkout finds the held lease of its key here, so the
+   * bounded cache of request keys needs only those of ended leases (lease-book.ts).
+   */
+  readonly leases = new KeyedRecords<LeaseRecord>();
+  /** Checkouts of this session waiting in a queue, in arrival order, by request key (DESIGN §3.5). */
+  readonly waiters = new KeyedRecords<WaiterRecord>();
   /** The deadline of this session's live entry in the expiry heap (older entries are stale). */
   armedAt: number | undefined = undefined;
   ended = false;
 
-  constructor(id: string, tokenHash: Buffer, identity: HolderIdentity, now: number) {
+  constructor(id: string, tokenHash: string, identity: HolderIdentity, now: number) {
     this.id = id;
     this.tokenHash = tokenHash;
     this.identity = identity;
@@ -38,9 +42,9 @@ export class SessionRecord {
   }
 }
 
-/** sha256 of a resume token's raw bytes: what the engine keeps and persists instead of the token. */
-export function hashToken(token: Buffer): Buffer {
-  return createHash('sha256').update(token).digest();
+/** sha256 of a resume token's raw bytes, hex: what the engine keeps and persists instead of the token. */
+export function hashToken(token: Buffer): string {
+  return createHash('sha256').update(token).digest('hex');
 }
 
 /** The time from which the sweep reclaims the session: ttl after its last heartbeat, or its grace. */

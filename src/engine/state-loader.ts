@@ -19,7 +19,7 @@ import { ENGINE_STATE_VERSION, type EngineState } from './engine-state.js';
 import { FeaturePool } from './feature-pool.js';
 import { type JournalRecord, JournalRecordType } from './journal-records.js';
 import type { LeaseBook } from './lease-book.js';
-import { LeaseRecord } from './lease-record.js';
+import { type LeaseClaim, LeaseRecord } from './lease-record.js';
 import { CHECKED_IN, type LeaseEnding } from './lease-tombstones.js';
 import { SeatClaim } from './seat-claim.js';
 import { SessionRecord } from './session-record.js';
@@ -125,55 +125,83 @@ export class StateLoader {
       sessionRows[i] = session;
     }
 
-    const claimRows: (SeatClaim | undefined)[] = new Array(c.types.length);
-    const shared = new Set(l.shared);
+    // A claim row is met first at its first lease (leases are in grant order). Most are a lone
+    // claim (seat-claim.ts LoneClaim): the row then holds that lease until another lease of the
+    // claim turns up and the pool makes it a SeatClaim (FeaturePool.claimOf).
+    const claimRows: (SeatClaim | LeaseRecord | undefined)[] = new Array(c.types.length);
     const pools: (FeaturePool | undefined)[] = new Array(names.length);
-    // The cache keeps only the newest keys anyway: remembering the rest would only evict them again.
-    const rememberFrom = l.ids.length - this.#book.requestKeyCapacity;
-    for (let i = 0; i < l.ids.length; i++) {
+    const n = l.ids.length;
+    const shared = new Uint8Array(n);
+    for (const row of l.shared) if (row >= 0 && row < n) shared[row] = 1;
+    for (let i = 0; i < n; i++) {
       const id = l.ids[i];
       const session = sessionRows[l.sessions[i] ?? -1];
-      if (typeof id !== 'string' || session === undefined) throw fail(where, `lease row ${i} is incomplete.`);
+      if (typeof id !== 'string' || id.length === 0 || session === undefined) {
+        throw fail(where, `lease row ${i} is incomplete.`);
+      }
       const featureIndex = l.features[i] ?? -1;
       let pool = pools[featureIndex];
       if (pool === undefined) {
         pool = this.pool(name(featureIndex));
         pools[featureIndex] = pool;
       }
+      const joined = shared[i] === 1;
+      const count = l.counts[i] ?? 0;
       const claimIndex = l.claims[i] ?? -1;
-      let claim = claimRows[claimIndex];
-      if (claim === undefined) {
+      const row = claimRows[claimIndex];
+      let claim: LeaseClaim;
+      if (row instanceof SeatClaim) {
+        claim = row;
+      } else if (row !== undefined) {
+        claim = row.pool.claimOf(row);
+        claimRows[claimIndex] = claim;
+      } else {
         const type = c.types[claimIndex];
         if (type === undefined)
           throw fail(where, `lease '${id}' names claim ${claimIndex}, which does not exist.`);
-        const group = c.groups[claimIndex] ?? -1;
-        claim = new SeatClaim(
-          type === 1 ? LeaseType.Named : LeaseType.Concurrent,
-          c.seats[claimIndex] ?? 0,
-          group >= 0 ? name(group) : undefined,
-          name(c.users[claimIndex]),
-          name(c.hosts[claimIndex]),
-        );
-        claimRows[claimIndex] = claim;
+        const groupIndex = c.groups[claimIndex] ?? -1;
+        const group = groupIndex >= 0 ? name(groupIndex) : undefined;
+        const seats = c.seats[claimIndex] ?? 0;
+        const user = name(c.users[claimIndex]);
+        const host = name(c.hosts[claimIndex]);
+        const { identity } = session;
+        if (
+          type === 0 &&
+          !joined &&
+          seats === count &&
+          pool.lonesAllowed &&
+          user === identity.user &&
+          host === identity.host
+        ) {
+          claim = pool.loneClaim(group);
+        } else {
+          const seat = new SeatClaim(
+            pool,
+            type === 1 ? LeaseType.Named : LeaseType.Concurrent,
+            seats,
+            group,
+            user,
+            host,
+          );
+          claimRows[claimIndex] = seat;
+          claim = seat;
+        }
       }
-      const fencing = l.fencing[i] ?? 0;
-      const key = l.keys[i] ?? undefined;
-      this.#addLease(
-        new LeaseRecord(
-          id,
-          pool,
-          l.counts[i] ?? 0,
-          fencing,
-          session,
-          key,
-          this.#now - (l.ageMs[i] ?? 0),
-          claim,
-          shared.has(i),
-        ),
-        where,
-        undefined,
-        i >= rememberFrom,
+      // The lease's feature is its claim's (LeaseRecord.pool): a claim row spans one feature.
+      if (claim.pool !== pool)
+        throw fail(where, `lease '${id}' names claim ${claimIndex} of another feature.`);
+      const lease = new LeaseRecord(
+        id,
+        count,
+        l.fencing[i] ?? 0,
+        session,
+        l.keys[i] ?? undefined,
+        this.#now - (l.ageMs[i] ?? 0),
+        claim,
+        joined,
       );
+      if (!this.#book.add(lease)) throw fail(where, `lease '${id}' exists twice.`);
+      if (!(claim instanceof SeatClaim)) claimRows[claimIndex] = lease;
     }
   }
 
@@ -200,8 +228,8 @@ export class StateLoader {
         // Its leases were journaled as released or reclaimed before it; any left end the same way.
         const ending: LeaseEnding =
           record.why === SessionEndReason.Expired ? ReclaimReason.Expired : CHECKED_IN;
-        for (const lease of Array.from(session.leases)) this.#book.remove(lease, ending);
         session.ended = true;
+        for (const lease of Array.from(session.leases)) this.#book.remove(lease, ending);
         this.#book.sessions.delete(session.id);
         return;
       }
@@ -251,7 +279,7 @@ export class StateLoader {
       throw fail(where, `lease '${record.id}' has a bad count or fencing token.`, { seq });
     }
     const pool = this.pool(record.f);
-    let claim: SeatClaim;
+    let claim: LeaseClaim;
     if (record.j !== undefined) {
       const joined = this.#book.lease(record.j);
       if (joined === undefined || joined.pool !== pool) {
@@ -259,11 +287,14 @@ export class StateLoader {
           seq,
         });
       }
-      claim = joined.claim;
+      claim = pool.claimOf(joined);
+    } else if (record.ty !== 'n' && pool.lonesAllowed) {
+      claim = pool.loneClaim(record.gr);
     } else {
       const named = record.ty === 'n';
       const { user, host } = session.identity;
       claim = new SeatClaim(
+        pool,
         named ? LeaseType.Named : LeaseType.Concurrent,
         named ? 1 : record.n,
         record.gr,
@@ -271,7 +302,7 @@ export class StateLoader {
         host,
       );
     }
-    const lease = new LeaseRecord(record.id, pool, record.n, record.fe, session, record.k, this.#now, claim);
+    const lease = new LeaseRecord(record.id, record.n, record.fe, session, record.k, this.#now, claim);
     this.#addLease(lease, where, seq);
     if (record.fe > this.fencing) this.fencing = record.fe;
   }
@@ -380,14 +411,14 @@ export class StateLoader {
     if (this.#book.sessions.has(id)) throw fail(where, `session '${id}' exists twice.`, { seq });
     if (typeof hash !== 'string' || !HEX_HASH.test(hash))
       throw fail(where, `session '${id}' has a bad token hash.`, { seq });
-    const session = new SessionRecord(id, Buffer.from(hash, 'hex'), identity, openedAt);
+    const session = new SessionRecord(id, hash, identity, openedAt);
     this.#book.sessions.set(id, session);
     return session;
   }
 
-  #addLease(lease: LeaseRecord, where: string, seq?: number | string, rememberKey = true): void {
+  #addLease(lease: LeaseRecord, where: string, seq?: number | string): void {
     if (typeof lease.id !== 'string' || lease.id.length === 0)
       throw fail(where, 'a lease has no id.', { seq });
-    if (!this.#book.add(lease, rememberKey)) throw fail(where, `lease '${lease.id}' exists twice.`, { seq });
+    if (!this.#book.add(lease)) throw fail(where, `lease '${lease.id}' exists twice.`, { seq });
   }
 }
