@@ -15,22 +15,12 @@ import {
   type UsageRollupsV1JSON,
 } from '../../src/reports/rollups.js';
 import { checkUsageJSON } from '../../src/reports/usage-store.js';
+import { auditLease } from './fixtures.js';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2025, 5, 2, 9); // 2025-06-02T09:00Z
 
-function lease(id: string, user: string, group?: string, extra: Partial<AuditLease> = {}): AuditLease {
-  return {
-    lease: id,
-    feature: 'cad',
-    user,
-    host: 'ws',
-    count: 1,
-    type: 'concurrent',
-    ...(group === undefined ? {} : { group }),
-    ...extra,
-  };
-}
+const lease = auditLease;
 
 const start = (leases?: AuditLease[], seats = 10): AuditEvent => ({
   t: 'start',

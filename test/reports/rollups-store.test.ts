@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AuditEvent, AuditLease } from '../../src/reports/audit-events.js';
+import type { AuditEvent } from '../../src/reports/audit-events.js';
 import { AuditLog } from '../../src/reports/audit-log.js';
 import { readAudit } from '../../src/reports/audit-reader.js';
 import { DAY_MS, HOUR_MS, UsageRollups } from '../../src/reports/rollups.js';
@@ -19,6 +19,7 @@ import {
   usagePath,
 } from '../../src/reports/usage-store.js';
 import { onCleanup } from '../helpers/cleanup.js';
+import { auditLease } from './fixtures.js';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2025, 2, 3, 22); // 2025-03-03T22:00Z: the trail crosses midnight (two files)
@@ -29,15 +30,7 @@ function tempDir(): string {
   return dir;
 }
 
-const lease = (id: string, user: string, group?: string): AuditLease => ({
-  lease: id,
-  feature: 'cad',
-  user,
-  host: 'ws',
-  count: 1,
-  type: 'concurrent',
-  ...(group ? { group } : {}),
-});
+const lease = auditLease;
 
 /** Writes `events` with the real audit log, one every 20 minutes from T0; returns the applied rollups. */
 async function writeTrail(stateDir: string, events: AuditEvent[]): Promise<UsageRollups> {

@@ -11,6 +11,7 @@ import {
   waitPercentile,
 } from '../../src/reports/rollups.js';
 import { checkUsageJSON } from '../../src/reports/usage-store.js';
+import { auditLease } from './fixtures.js';
 
 const MIN = 60_000;
 /** 2025-03-03T00:00Z */
@@ -18,18 +19,7 @@ const DAY0 = Date.UTC(2025, 2, 3);
 /** `at(22, 10)`: 22:10 on 2025-03-03; `at(0, 30, 1)`: 00:30 the next day (UTC). */
 const at = (h: number, m = 0, day = 0) => DAY0 + day * DAY_MS + h * HOUR_MS + m * MIN;
 
-function lease(id: string, user: string, group?: string, extra: Partial<AuditLease> = {}): AuditLease {
-  return {
-    lease: id,
-    feature: 'cad',
-    user,
-    host: 'ws',
-    count: 1,
-    type: 'concurrent',
-    ...(group === undefined ? {} : { group }),
-    ...extra,
-  };
-}
+const lease = auditLease;
 
 const grant = (l: AuditLease): AuditEvent => ({ t: 'grant', ...l, session: 's', fencing: 1 });
 const release = (l: AuditLease): AuditEvent => ({ t: 'release', ...l });
