@@ -8,7 +8,7 @@ import { InvalidRequestError } from '../protocol/errors.js';
 import type { ConfigBaselineData } from './config-baseline.js';
 import type { EngineContext } from './engine-context.js';
 import type { EngineOptions } from './engine-options.js';
-import type { EngineState } from './engine-state.js';
+import type { RestorableState } from './engine-state.js';
 import type { FeaturePool } from './feature-pool.js';
 import type { JournalRecord } from './journal-records.js';
 import { planReconfigure, type ReconfigurePlan } from './reconfigure-plan.js';
@@ -43,7 +43,7 @@ export interface Persisted {
 /** Loads the snapshot, then the records, without events. */
 export function loadPersisted(
   ctx: EngineContext,
-  state: EngineState | undefined,
+  state: RestorableState | undefined,
   records: readonly JournalRecord[],
   firstSeq: number,
   now: number,

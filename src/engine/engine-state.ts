@@ -93,6 +93,19 @@ export interface EngineState {
   readonly baseline?: ConfigBaselineData;
 }
 
+/** A column of numbers as a restore reads it: indexed only, so a typed array does as well. */
+type ReadColumns<T> = { readonly [K in keyof T]: T[K] extends readonly number[] ? ArrayLike<number> : T[K] };
+
+/**
+ * What a restore takes: an EngineState whose number columns may also be typed arrays (the store
+ * decodes a columnar snapshot into those without copying them into plain arrays).
+ */
+export interface RestorableState extends Omit<EngineState, 'sessions' | 'leases' | 'claims'> {
+  readonly sessions: ReadColumns<EngineState['sessions']>;
+  readonly leases: ReadColumns<EngineState['leases']>;
+  readonly claims: ReadColumns<EngineState['claims']>;
+}
+
 export interface PersistedBlock {
   readonly id: string;
   readonly user: string;

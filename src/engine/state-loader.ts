@@ -15,7 +15,7 @@ import type { BlockBook } from './blocks.js';
 import { type ConfigBaselineData, checkedBaseline } from './config-baseline.js';
 import { Directory } from './directory.js';
 import { applyDirectoryOp, DirectoryOpKind, isDirectoryOpKind } from './directory-ops.js';
-import { ENGINE_STATE_VERSION, type EngineState } from './engine-state.js';
+import { ENGINE_STATE_VERSION, type RestorableState } from './engine-state.js';
 import { FeaturePool } from './feature-pool.js';
 import { type JournalRecord, JournalRecordType } from './journal-records.js';
 import type { LeaseBook } from './lease-book.js';
@@ -30,6 +30,15 @@ const HEX_HASH = /^[0-9a-f]{64}$/;
 
 function fail(where: string, message: string, details: Record<string, unknown> = {}): InvalidRequestError {
   return new InvalidRequestError(`Cannot restore ${where}: ${message}`, { details });
+}
+
+/** How an error names a journal record. Made only for an error: a replay applies a million. */
+function recordWhere(seq: number | string): string {
+  return `journal record seq ${seq}`;
+}
+
+function recordFail(seq: number | string, message: string): InvalidRequestError {
+  return fail(recordWhere(seq), message, { seq });
 }
 
 /** Where blocks are loaded to, and the wall clock that turns their persisted ends into deadlines. */
@@ -73,7 +82,7 @@ export class StateLoader {
 
   // ---- snapshot -------------------------------------------------------------------------------
 
-  loadSnapshot(state: EngineState): void {
+  loadSnapshot(state: RestorableState): void {
     const where = 'the snapshot';
     if (state === null || typeof state !== 'object' || state.version !== ENGINE_STATE_VERSION) {
       throw fail(
@@ -132,7 +141,10 @@ export class StateLoader {
     const pools: (FeaturePool | undefined)[] = new Array(names.length);
     const n = l.ids.length;
     const shared = new Uint8Array(n);
-    for (const row of l.shared) if (row >= 0 && row < n) shared[row] = 1;
+    for (let i = 0; i < l.shared.length; i++) {
+      const row = l.shared[i]!;
+      if (row >= 0 && row < n) shared[row] = 1;
+    }
     for (let i = 0; i < n; i++) {
       const id = l.ids[i];
       const session = sessionRows[l.sessions[i] ?? -1];
@@ -209,8 +221,7 @@ export class StateLoader {
 
   /** Applies one journal record; `seq` names it in errors. */
   apply(record: JournalRecord, seq: number | string): void {
-    const where = `journal record seq ${seq}`;
-    if (record === null || typeof record !== 'object') throw fail(where, 'not a record.', { seq });
+    if (record === null || typeof record !== 'object') throw recordFail(seq, 'not a record.');
     switch (record.t) {
       case JournalRecordType.SessionOpened: {
         const identity: HolderIdentity = Object.freeze({
@@ -219,12 +230,12 @@ export class StateLoader {
           clientName: record.c,
           ...(record.d !== undefined ? { display: record.d } : {}),
         });
-        this.#session(record.id, record.h, identity, this.#now, where, seq);
+        this.#session(record.id, record.h, identity, this.#now, recordWhere(seq), seq);
         return;
       }
       case JournalRecordType.SessionEnded: {
         const session = this.#book.sessions.get(record.id);
-        if (session === undefined) throw fail(where, `session '${record.id}' is unknown.`, { seq });
+        if (session === undefined) throw recordFail(seq, `session '${record.id}' is unknown.`);
         // Its leases were journaled as released or reclaimed before it; any left end the same way.
         const ending: LeaseEnding =
           record.why === SessionEndReason.Expired ? ReclaimReason.Expired : CHECKED_IN;
@@ -234,26 +245,26 @@ export class StateLoader {
         return;
       }
       case JournalRecordType.Granted:
-        this.#grant(record, where, seq);
+        this.#grant(record, seq);
         return;
       case JournalRecordType.Released:
       case JournalRecordType.Reclaimed: {
         const lease = this.#book.lease(record.id);
-        if (lease === undefined) throw fail(where, `lease '${record.id}' is not held.`, { seq });
+        if (lease === undefined) throw recordFail(seq, `lease '${record.id}' is not held.`);
         let ending: LeaseEnding = CHECKED_IN;
         if (record.t === JournalRecordType.Reclaimed) {
           if (!RECLAIM_REASONS.has(record.why))
-            throw fail(where, `unknown reclaim reason '${String(record.why)}'.`, { seq });
+            throw recordFail(seq, `unknown reclaim reason '${String(record.why)}'.`);
           ending = record.why;
         }
         this.#book.remove(lease, ending);
         return;
       }
       case JournalRecordType.Directory:
-        this.#directoryChange(record.k, record.a, where, seq);
+        this.#directoryChange(record.k, record.a, recordWhere(seq), seq);
         return;
       case JournalRecordType.BlockPlaced:
-        this.#block(record.id, record.u, record.o, record.f, record.by, record.w, where, seq);
+        this.#block(record.id, record.u, record.o, record.f, record.by, record.w, recordWhere(seq), seq);
         return;
       case JournalRecordType.BlockLifted:
         // Already dropped (its end passed) or never loaded: nothing to lift.
@@ -263,29 +274,32 @@ export class StateLoader {
         const named = Array.isArray(record.n)
           ? record.n.map((entry) => ({ feature: entry?.f, users: entry?.u }))
           : record.n;
-        this.baseline = this.#guard(where, seq, () => checkedBaseline({ directory: record.d, named }));
+        this.baseline = this.#guard(recordWhere(seq), seq, () =>
+          checkedBaseline({ directory: record.d, named }),
+        );
         return;
       }
       default:
-        throw fail(where, `unknown record type '${String((record as { t?: unknown }).t)}'.`, { seq });
+        throw recordFail(seq, `unknown record type '${String((record as { t?: unknown }).t)}'.`);
     }
   }
 
-  #grant(record: Extract<JournalRecord, { t: 'g' }>, where: string, seq: number | string): void {
+  #grant(record: Extract<JournalRecord, { t: 'g' }>, seq: number | string): void {
     const session = this.#book.sessions.get(record.s);
     if (session === undefined)
-      throw fail(where, `lease '${record.id}' names unknown session '${record.s}'.`, { seq });
+      throw recordFail(seq, `lease '${record.id}' names unknown session '${record.s}'.`);
     if (!Number.isSafeInteger(record.n) || record.n < 1 || !Number.isSafeInteger(record.fe)) {
-      throw fail(where, `lease '${record.id}' has a bad count or fencing token.`, { seq });
+      throw recordFail(seq, `lease '${record.id}' has a bad count or fencing token.`);
     }
     const pool = this.pool(record.f);
     let claim: LeaseClaim;
     if (record.j !== undefined) {
       const joined = this.#book.lease(record.j);
       if (joined === undefined || joined.pool !== pool) {
-        throw fail(where, `lease '${record.id}' joins the claim of lease '${record.j}', which is not held.`, {
+        throw recordFail(
           seq,
-        });
+          `lease '${record.id}' joins the claim of lease '${record.j}', which is not held.`,
+        );
       }
       claim = pool.claimOf(joined);
     } else if (record.ty !== 'n' && pool.lonesAllowed) {
@@ -303,7 +317,7 @@ export class StateLoader {
       );
     }
     const lease = new LeaseRecord(record.id, record.n, record.fe, session, record.k, this.#now, claim);
-    this.#addLease(lease, where, seq);
+    this.#addLease(lease, seq);
     if (record.fe > this.fencing) this.fencing = record.fe;
   }
 
@@ -416,9 +430,8 @@ export class StateLoader {
     return session;
   }
 
-  #addLease(lease: LeaseRecord, where: string, seq?: number | string): void {
-    if (typeof lease.id !== 'string' || lease.id.length === 0)
-      throw fail(where, 'a lease has no id.', { seq });
-    if (!this.#book.add(lease)) throw fail(where, `lease '${lease.id}' exists twice.`, { seq });
+  #addLease(lease: LeaseRecord, seq: number | string): void {
+    if (typeof lease.id !== 'string' || lease.id.length === 0) throw recordFail(seq, 'a lease has no id.');
+    if (!this.#book.add(lease)) throw recordFail(seq, `lease '${lease.id}' exists twice.`);
   }
 }

@@ -13,7 +13,7 @@ import {
   type JournalFaults,
   JournalWriter,
   listSnapshots,
-  recover,
+  recoverRecords,
   type StoreFailedError,
   writeSnapshot,
 } from '../store/index.js';
@@ -62,7 +62,12 @@ export class Persistence implements DurabilityGate {
   static async open(config: Config, options: PersistenceOptions): Promise<Persistence> {
     const { logger } = options;
     const dir = config.server.stateDir;
-    const recovered = await recover(dir, { forceRecover: options.forceRecover ?? false });
+    // The records come in one array, without a {seq, record} around each, and the snapshot's number
+    // columns stay typed arrays: the restore only indexes them (a million of each after a crash).
+    const recovered = await recoverRecords(dir, {
+      forceRecover: options.forceRecover ?? false,
+      typedColumns: true,
+    });
     for (const warning of recovered.warnings) logger.warn({ stateDir: dir }, `recovery: ${warning}`);
     for (const dropped of recovered.dropped) logger.error({ stateDir: dir }, `recovery dropped: ${dropped}`);
     const s = config.server;
@@ -84,11 +89,8 @@ export class Persistence implements DurabilityGate {
     const engine = LeaseEngine.restore(
       engineOptions,
       recovered.snapshot?.state as Parameters<typeof LeaseEngine.restore>[1],
-      recovered.records.map((r) => r.record as JournalRecord),
-      {
-        graceMs: Math.max(s.restartGraceMs, s.leaseTtlMs),
-        ...(recovered.records[0] ? { firstSeq: recovered.records[0].seq } : {}),
-      },
+      recovered.records as JournalRecord[],
+      { graceMs: Math.max(s.restartGraceMs, s.leaseTtlMs), firstSeq: recovered.firstSeq },
       (engine) => subscribe(engine, journal),
     );
     const persistence = new Persistence(engine, journal, config, logger);

@@ -61,6 +61,11 @@ export interface RecoverOptions {
   forceRecover?: boolean;
   /** Clock for the `.corrupt-<time>` suffix (tests). */
   now?: () => Date;
+  /**
+   * A version 2 snapshot's numeric columns as typed arrays rather than plain arrays (columns.ts
+   * DecodeColumnarOptions): for a caller that only indexes them, it saves a copy of each.
+   */
+  typedColumns?: boolean;
 }
 
 export interface RecoveredRecord {
@@ -88,6 +93,18 @@ export interface RecoveryResult {
   dropped: string[];
 }
 
+/**
+ * recoverRecords' result: RecoveryResult with the journal records as they were decoded, without a
+ * `{seq, record}` object around each (a million of them at a restart after a crash): the record at
+ * `records[i]` has seq `firstSeq + i`.
+ */
+export interface RecordsRecoveryResult extends Omit<RecoveryResult, 'records'> {
+  /** Journal records after the snapshot's seq, in order, gapless. */
+  records: unknown[];
+  /** The seq of `records[0]`: the snapshot's seq + 1 (1 without a snapshot). */
+  firstSeq: number;
+}
+
 interface BadSnapshot {
   file: SeqFile;
   error: SnapshotCorruptError;
@@ -101,7 +118,8 @@ interface JournalFault {
 }
 
 interface JournalScan {
-  records: RecoveredRecord[];
+  /** The records after the base; the first one has seq base + 1. */
+  records: unknown[];
   /** The seq the journal would continue with; undefined when no journal file was read. */
   next: number | undefined;
   torn?: { index: number; offset: number; size: number; reason: string };
@@ -109,6 +127,15 @@ interface JournalScan {
 }
 
 export async function recover(dir: string, options: RecoverOptions = {}): Promise<RecoveryResult> {
+  const { records, firstSeq, ...rest } = await recoverRecords(dir, options);
+  return { ...rest, records: records.map((record, i) => ({ seq: firstSeq + i, record })) };
+}
+
+/** recover(), with the journal records in one plain array (RecordsRecoveryResult). */
+export async function recoverRecords(
+  dir: string,
+  options: RecoverOptions = {},
+): Promise<RecordsRecoveryResult> {
   const force = options.forceRecover === true;
   const stamp = (options.now ?? (() => new Date()))();
   const { journals, snapshots, temps } = await listStateDir(dir);
@@ -124,7 +151,7 @@ export async function recover(dir: string, options: RecoverOptions = {}): Promis
   const badSnapshots: BadSnapshot[] = [];
   for (const file of snapshots) {
     try {
-      const state = await readSnapshotFile(dir, file);
+      const state = await readSnapshotFile(dir, file, { typedNumbers: options.typedColumns === true });
       snapshot = { seq: file.seq, state, file: join(dir, file.name) };
       break;
     } catch (err) {
@@ -141,7 +168,7 @@ export async function recover(dir: string, options: RecoverOptions = {}): Promis
 
   if (journals.length === 0) {
     if (snapshot === undefined && badSnapshots.length === 0) {
-      return { records: [], lastSeq: 0, warnings, dropped };
+      return { records: [], firstSeq: 1, lastSeq: 0, warnings, dropped };
     }
     if (snapshot === undefined) {
       const newest = badSnapshots[0]!;
@@ -246,14 +273,16 @@ export async function recover(dir: string, options: RecoverOptions = {}): Promis
 
 function result(
   snapshot: RecoveredSnapshot | undefined,
-  records: RecoveredRecord[],
+  records: unknown[],
   lastSeq: number,
   warnings: string[],
   dropped: string[],
-): RecoveryResult {
+): RecordsRecoveryResult {
+  // Records are kept from the one after the base on (scanJournal).
+  const firstSeq = (snapshot?.seq ?? 0) + 1;
   return snapshot === undefined
-    ? { records, lastSeq, warnings, dropped }
-    : { snapshot, records, lastSeq, warnings, dropped };
+    ? { records, firstSeq, lastSeq, warnings, dropped }
+    : { snapshot, records, firstSeq, lastSeq, warnings, dropped };
 }
 
 /**
@@ -266,7 +295,7 @@ async function scanJournal(
   snapshot: RecoveredSnapshot | undefined,
 ): Promise<JournalScan> {
   const baseSeq = snapshot?.seq ?? 0;
-  const records: RecoveredRecord[] = [];
+  const records: unknown[] = [];
   // The first file that may hold a record after the base: the last one, or one whose successor
   // starts after base + 1.
   let start = 0;
@@ -337,7 +366,7 @@ async function scanJournal(
             : `the record has seq ${at.seq}, expected ${next} (records must follow each other without a gap)`;
         return { records, next, fault: { index, offset, problem } };
       }
-      if (at.seq > baseSeq) records.push({ seq: at.seq, record });
+      if (at.seq > baseSeq) records.push(record);
       next++;
       offset = at.end;
     }

@@ -22,7 +22,12 @@
  */
 import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ColumnarFormatError, decodeColumnar, encodeColumnar } from './columns.js';
+import {
+  ColumnarFormatError,
+  type DecodeColumnarOptions,
+  decodeColumnar,
+  encodeColumnar,
+} from './columns.js';
 import { crc32 } from './crc32.js';
 import { SnapshotCorruptError } from './errors.js';
 import { unpackPayload } from './record-codec.js';
@@ -181,8 +186,15 @@ export async function readNewestSnapshot(dir: string): Promise<LoadedSnapshot | 
   );
 }
 
-/** Reads and checks one snapshot file, returning its state; throws SnapshotCorruptError. */
-export async function readSnapshotFile(dir: string, snapshot: SeqFile): Promise<unknown> {
+/**
+ * Reads and checks one snapshot file, returning its state; throws SnapshotCorruptError. `options`
+ * apply to a version 2 (columnar) payload.
+ */
+export async function readSnapshotFile(
+  dir: string,
+  snapshot: SeqFile,
+  options: DecodeColumnarOptions = {},
+): Promise<unknown> {
   const path = join(dir, snapshot.name);
   let data: Buffer;
   try {
@@ -204,7 +216,7 @@ export async function readSnapshotFile(dir: string, snapshot: SeqFile): Promise<
   }
   const version = data.readUInt16BE(8);
   try {
-    return version === SNAPSHOT_FORMAT_V1 ? unpackPayload(payload) : decodeColumnar(payload);
+    return version === SNAPSHOT_FORMAT_V1 ? unpackPayload(payload) : decodeColumnar(payload, options);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     const what =

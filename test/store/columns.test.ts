@@ -183,6 +183,38 @@ describe('columnar payload', () => {
     },
   );
 
+  it('hands numeric columns over as typed arrays of their stored type when asked, strings as before', () => {
+    const value = {
+      u8: column([0, 255], 7),
+      i8: column([-128, 127], 0),
+      u16: column([0, 65_535], 1),
+      i32: column([-(2 ** 31), 2 ** 31 - 1], 3),
+      u32: column([0, 2 ** 32 - 1], 9),
+      f64: column([0.5, -0, Number.NaN, -Infinity], 2),
+      nested: [{ ids: column(['a', 'bc', null], 'd') }],
+    };
+    const encoded = encodeColumnar(value, 0);
+    // Moved by one byte too: columns whose bytes are not aligned in memory are copied.
+    const shifted = Buffer.alloc(encoded.length + 1);
+    encoded.copy(shifted, 1);
+    for (const payload of [encoded, shifted.subarray(1)]) {
+      const typed = decodeColumnar(payload, { typedNumbers: true }) as typeof value;
+      expect(typed.u8).toBeInstanceOf(Uint8Array);
+      expect(typed.i8).toBeInstanceOf(Int8Array);
+      expect(typed.u16).toBeInstanceOf(Uint16Array);
+      expect(typed.i32).toBeInstanceOf(Int32Array);
+      expect(typed.u32).toBeInstanceOf(Uint32Array);
+      expect(typed.f64).toBeInstanceOf(Float64Array);
+      for (const key of ['u8', 'i8', 'u16', 'i32', 'u32', 'f64'] as const) {
+        expect(Array.from(typed[key])).toEqual(value[key]);
+      }
+      expect(Object.is(typed.f64[1], -0)).toBe(true);
+      expect(typed.nested).toEqual(value.nested);
+      expect(Array.isArray(typed.nested[0]!.ids)).toBe(true);
+      expect(decodeColumnar(payload)).toEqual(value);
+    }
+  });
+
   it('writes the same bytes for the same state', () => {
     const value = { a: column([1], 2), s: column(['é'], 'x') };
     expect(encodeColumnar(value, 3).equals(encodeColumnar(structuredClone(value), 3))).toBe(true);

@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RecoveryError } from '../../src/store/errors.js';
 import { JournalWriter } from '../../src/store/journal.js';
-import { type RecoveryResult, recover } from '../../src/store/recovery.js';
+import {
+  type RecordsRecoveryResult,
+  type RecoveryResult,
+  recover,
+  recoverRecords,
+} from '../../src/store/recovery.js';
 import { listSnapshots, SNAPSHOT_HEADER_BYTES, writeSnapshot } from '../../src/store/snapshot.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import {
@@ -421,5 +426,84 @@ describe('recover', () => {
     expect(result.warnings).toEqual([
       `${join(dir, 'snapshot-00000000000000000002.tmp')} is left over from an interrupted snapshot write; ignored.`,
     ]);
+  });
+});
+
+describe('recoverRecords', () => {
+  /** Its records with their seqs, as recover() gives them. */
+  function numbered(result: RecordsRecoveryResult): { seq: number; record: unknown }[] {
+    return result.records.map((record, i) => ({ seq: result.firstSeq + i, record }));
+  }
+
+  it('gives the records recover() gives, without a wrapper each, and the seq of the first', async () => {
+    const dir = tempStateDir();
+    await writeJournal(dir, 10, { rotateBefore: [4, 8] });
+    const whole = await recoverRecords(dir);
+    expect(whole.firstSeq).toBe(1);
+    expect(whole.records).toEqual(records(1, 10).map((r) => r.record));
+    expect(whole.lastSeq).toBe(10);
+
+    await writeSnapshot(dir, 6, { upTo: 6 });
+    const { records: flat, firstSeq, ...rest } = await recoverRecords(dir);
+    const { records: wrapped, ...same } = await recover(dir);
+    expect(firstSeq).toBe(7);
+    expect(numbered({ records: flat, firstSeq, ...rest })).toEqual(wrapped);
+    expect(wrapped).toEqual(records(7, 10));
+    expect(rest).toEqual(same);
+  });
+
+  it('starts at the record after the snapshot when the journal holds nothing after it', async () => {
+    const dir = tempStateDir();
+    expect(await recoverRecords(dir)).toEqual({
+      records: [],
+      firstSeq: 1,
+      lastSeq: 0,
+      warnings: [],
+      dropped: [],
+    });
+    await writeJournal(dir, 5);
+    await writeSnapshot(dir, 5, { upTo: 5 });
+    const result = await recoverRecords(dir);
+    expect(result.records).toEqual([]);
+    expect(result.firstSeq).toBe(6);
+    expect(result.lastSeq).toBe(5);
+  });
+
+  it('keeps what precedes a fault when forced, and the records before a torn tail', async () => {
+    const dir = tempStateDir();
+    await writeJournal(dir, 10, { rotateBefore: [4, 8] });
+    unlinkSync(join(dir, journalName(4)));
+    const forced = await recoverRecords(dir, { forceRecover: true, now: () => NOW });
+    expect(numbered(forced)).toEqual(records(1, 3));
+    expect(forced.dropped).toHaveLength(1);
+
+    const torn = tempStateDir();
+    await writeJournal(torn, 4);
+    await writeSnapshot(torn, 2, { upTo: 2 });
+    appendFileSync(join(torn, journalName(1)), Buffer.from([0, 0, 0, 9, 1, 2]));
+    const result = await recoverRecords(torn);
+    expect(numbered(result)).toEqual(records(3, 4));
+    expect(result.warnings).toEqual([expect.stringContaining('torn record')]);
+  });
+
+  it('hands the number columns of a snapshot over as typed arrays only when asked', async () => {
+    const dir = tempStateDir();
+    await writeJournal(dir, 2);
+    const state = {
+      counts: Array.from({ length: 100 }, (_, i) => i * 3),
+      ages: Array.from({ length: 80 }, (_, i) => i / 2),
+    };
+    await writeSnapshot(dir, 2, state);
+    const plain = (await recoverRecords(dir)).snapshot?.state as typeof state;
+    expect(plain).toEqual(state);
+    expect(Array.isArray(plain.counts)).toBe(true);
+    const typed = (await recoverRecords(dir, { typedColumns: true })).snapshot?.state as {
+      counts: Uint16Array;
+      ages: Float64Array;
+    };
+    expect(typed.counts).toBeInstanceOf(Uint16Array);
+    expect(typed.ages).toBeInstanceOf(Float64Array);
+    expect(Array.from(typed.counts)).toEqual(state.counts);
+    expect(Array.from(typed.ages)).toEqual(state.ages);
   });
 });
