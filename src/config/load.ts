@@ -34,6 +34,7 @@ export const DEFAULTS = {
   logLevel: 'info',
   durability: 'fsync',
   snapshotInterval: '5m',
+  snapshotRecords: 100_000,
   shutdownTimeout: '10s',
   adminSocket: 'leasehold.sock',
 } as const;
@@ -110,6 +111,7 @@ function readServer(r: ConfigReader, baseDir: string): ServerConfig {
     'durability',
     'restart_grace',
     'snapshot_interval',
+    'snapshot_records',
     'shutdown_timeout',
     'admin_socket',
     'tls',
@@ -137,6 +139,7 @@ function readServer(r: ConfigReader, baseDir: string): ServerConfig {
     durability: r.oneOf('durability', DEFAULTS.durability, DURABILITY),
     restartGraceMs: 0,
     snapshotIntervalMs: r.duration('snapshot_interval', DEFAULTS.snapshotInterval, 1000),
+    snapshotRecords: r.integer('snapshot_records', DEFAULTS.snapshotRecords, 0, 1_000_000_000),
     shutdownTimeoutMs: r.duration('shutdown_timeout', DEFAULTS.shutdownTimeout, 100),
     adminSocket: '',
   };

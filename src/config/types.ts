@@ -62,6 +62,11 @@ export interface ServerConfig {
   /** After a restart, how long a session has to resume before its leases are reclaimed. */
   restartGraceMs: number;
   snapshotIntervalMs: number;
+  /**
+   * A snapshot is also written once this many journal records were appended since the last one
+   * (etcd's snapshot-count): it bounds what a restart after a crash replays. 0: by time only.
+   */
+  snapshotRecords: number;
   /** SIGTERM: how long draining and the final snapshot may take before the process exits anyway. */
   shutdownTimeoutMs: number;
   /** The local admin socket (absolute path): full admin for whoever can open it (mode 0600). */

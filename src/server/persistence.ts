@@ -34,6 +34,9 @@ const EVENTS: readonly EngineEventName[] = [
   'configBaseline',
 ];
 
+/** Taken at load, so tests that fake timers do not hold back a snapshot (as in store/journal.ts). */
+const startSoon: (callback: () => void) => unknown = globalThis.setImmediate;
+
 export interface PersistenceOptions {
   clock: Clock;
   logger: Logger;
@@ -50,6 +53,10 @@ export interface PersistenceOptions {
 export class Persistence implements DurabilityGate {
   #snapshotTimer: NodeJS.Timeout | undefined;
   #snapshotting: Promise<void> | undefined;
+  /** The journal seq the newest snapshot covers (the recovered one, then each one written). */
+  #snapshotSeq = 0;
+  /** A snapshot for `snapshot_records` is queued for the next turn of the event loop. */
+  #snapshotQueued = false;
   #closed = false;
 
   private constructor(
@@ -86,14 +93,18 @@ export class Persistence implements DurabilityGate {
       ...(options.onSync ? { onSync: options.onSync } : {}),
       ...(options.faults ? { faults: options.faults } : {}),
     });
+    // Set once the Persistence exists; the engine announces nothing while it restores.
+    let appended = (): void => undefined;
     const engine = LeaseEngine.restore(
       engineOptions,
       recovered.snapshot?.state as Parameters<typeof LeaseEngine.restore>[1],
       recovered.records as JournalRecord[],
       { graceMs: Math.max(s.restartGraceMs, s.leaseTtlMs), firstSeq: recovered.firstSeq },
-      (engine) => subscribe(engine, journal),
+      (engine) => subscribe(engine, journal, () => appended()),
     );
     const persistence = new Persistence(engine, journal, config, logger);
+    persistence.#snapshotSeq = recovered.snapshot?.seq ?? 0;
+    appended = () => persistence.#afterAppend();
     const leases = engine.leaseCount;
     logger.info(
       {
@@ -155,6 +166,7 @@ export class Persistence implements DurabilityGate {
     const started = performance.now();
     const state = this.engine.exportState();
     const file = await writeSnapshot(dir, seq, state, { waitFor: this.journal.whenDurable(seq) });
+    this.#snapshotSeq = seq;
     await this.journal.rotate();
     const kept = await listSnapshots(dir);
     const oldest = kept.at(-1);
@@ -171,6 +183,23 @@ export class Persistence implements DurabilityGate {
     );
   }
 
+  /**
+   * After each journal record: once `snapshot_records` have been appended since the newest
+   * snapshot, write one (on the next turn of the event loop, never inside the engine's event), so
+   * a restart after a crash replays at most about that many records.
+   */
+  #afterAppend(): void {
+    const every = this.config.server.snapshotRecords;
+    if (every === 0 || this.#snapshotQueued || this.#snapshotting || this.#closed) return;
+    if (this.journal.lastSeq - this.#snapshotSeq < every) return;
+    this.#snapshotQueued = true;
+    startSoon(() => {
+      this.#snapshotQueued = false;
+      if (this.#closed || this.journal.failed) return;
+      this.snapshot().catch((err: unknown) => this.logger.error({ err }, 'snapshot failed'));
+    });
+  }
+
   #scheduleSnapshot(): void {
     if (this.#closed) return;
     this.#snapshotTimer = setTimeout(() => {
@@ -183,11 +212,14 @@ export class Persistence implements DurabilityGate {
 }
 
 /** Every state change the engine announces goes to the journal as it happens. */
-function subscribe(engine: LeaseEngine, journal: JournalWriter): void {
+function subscribe(engine: LeaseEngine, journal: JournalWriter, appended: () => void): void {
   for (const name of EVENTS) {
     engine.on(name, (payload: EngineEvents[typeof name]) => {
       const record = toJournalRecord(name, payload);
-      if (record) journal.append(record);
+      if (record) {
+        journal.append(record);
+        appended();
+      }
     });
   }
 }
