@@ -31,9 +31,15 @@ async function replayedAfterCrash(snapshotRecords: number): Promise<{ replayed: 
     features: '[features.cad]\nseats = 10',
   });
   await churn(first.address);
-  // A snapshot queued by the last records of a table this small is written in a few ms; after
-  // that the daemon is idle and its directory is what a crash would leave.
-  await new Promise((r) => setTimeout(r, 300));
+  // Wait until the newest snapshot the records call for is written (none is due with 0); then the
+  // daemon is idle and its directory is what a crash would leave.
+  const lastSeq = first.daemon.persistence.lastSeq;
+  if (snapshotRecords > 0) {
+    await first.waitForLog(
+      (l) => l.msg === 'snapshot written' && (l.seq as number) > lastSeq - snapshotRecords,
+    );
+  }
+  await new Promise((r) => setTimeout(r, 100));
   const image = mkdtempSync(join(tmpdir(), 'leasehold-snapshot-records-'));
   onCleanup(() => rm(image, { recursive: true, force: true }));
   cpSync(first.stateDir, image, { recursive: true, filter: (src) => !src.endsWith('.sock') });
