@@ -13,7 +13,7 @@ import {
   type JournalFaults,
   JournalWriter,
   listSnapshots,
-  recoverRecords,
+  recover,
   type StoreFailedError,
   writeSnapshot,
 } from '../store/index.js';
@@ -71,7 +71,7 @@ export class Persistence implements DurabilityGate {
     const dir = config.server.stateDir;
     // The records come in one array, without a {seq, record} around each, and the snapshot's number
     // columns stay typed arrays: the restore only indexes them (a million of each after a crash).
-    const recovered = await recoverRecords(dir, {
+    const recovered = await recover(dir, {
       forceRecover: options.forceRecover ?? false,
       typedColumns: true,
     });

@@ -33,13 +33,11 @@ export { JournalWriter } from './journal.js';
 export type { DecodedRecord } from './record-codec.js';
 export { decodeRecord, encodeRecord, MAX_RECORD_PAYLOAD_BYTES, RECORD_HEADER_BYTES } from './record-codec.js';
 export type {
-  RecordsRecoveryResult,
-  RecoveredRecord,
   RecoveredSnapshot,
   RecoverOptions,
   RecoveryResult,
 } from './recovery.js';
-export { recover, recoverRecords } from './recovery.js';
+export { recover } from './recovery.js';
 export type { LoadedSnapshot, SnapshotInfo, WriteSnapshotOptions } from './snapshot.js';
 export {
   listSnapshots,

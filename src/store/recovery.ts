@@ -68,11 +68,6 @@ export interface RecoverOptions {
   typedColumns?: boolean;
 }
 
-export interface RecoveredRecord {
-  seq: number;
-  record: unknown;
-}
-
 export interface RecoveredSnapshot {
   seq: number;
   state: unknown;
@@ -83,26 +78,19 @@ export interface RecoveredSnapshot {
 export interface RecoveryResult {
   /** The base state, when a usable snapshot exists. */
   snapshot?: RecoveredSnapshot;
-  /** Journal records after the snapshot's seq, in order, gapless. */
-  records: RecoveredRecord[];
+  /**
+   * Journal records after the snapshot's seq, in order, gapless, as they were decoded: no
+   * `{seq, record}` object around each (a million of them at a restart after a crash).
+   */
+  records: unknown[];
+  /** The seq of `records[0]`: the snapshot's seq + 1 (1 without a snapshot). */
+  firstSeq: number;
   /** The last seq recovered (snapshot or record): open the JournalWriter with it. */
   lastSeq: number;
   /** Things repaired or worked around that the operator should hear about. */
   warnings: string[];
   /** With forceRecover: what was set aside. Empty otherwise. */
   dropped: string[];
-}
-
-/**
- * recoverRecords' result: RecoveryResult with the journal records as they were decoded, without a
- * `{seq, record}` object around each (a million of them at a restart after a crash): the record at
- * `records[i]` has seq `firstSeq + i`.
- */
-export interface RecordsRecoveryResult extends Omit<RecoveryResult, 'records'> {
-  /** Journal records after the snapshot's seq, in order, gapless. */
-  records: unknown[];
-  /** The seq of `records[0]`: the snapshot's seq + 1 (1 without a snapshot). */
-  firstSeq: number;
 }
 
 interface BadSnapshot {
@@ -127,15 +115,6 @@ interface JournalScan {
 }
 
 export async function recover(dir: string, options: RecoverOptions = {}): Promise<RecoveryResult> {
-  const { records, firstSeq, ...rest } = await recoverRecords(dir, options);
-  return { ...rest, records: records.map((record, i) => ({ seq: firstSeq + i, record })) };
-}
-
-/** recover(), with the journal records in one plain array (RecordsRecoveryResult). */
-export async function recoverRecords(
-  dir: string,
-  options: RecoverOptions = {},
-): Promise<RecordsRecoveryResult> {
   const force = options.forceRecover === true;
   const stamp = (options.now ?? (() => new Date()))();
   const { journals, snapshots, temps } = await listStateDir(dir);
@@ -277,7 +256,7 @@ function result(
   lastSeq: number,
   warnings: string[],
   dropped: string[],
-): RecordsRecoveryResult {
+): RecoveryResult {
   // Records are kept from the one after the base on (scanJournal).
   const firstSeq = (snapshot?.seq ?? 0) + 1;
   return snapshot === undefined

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { crc32 } from '../../src/store/crc32.js';
 import { JournalWriter } from '../../src/store/journal.js';
 import { decodeRecord, packPayload } from '../../src/store/record-codec.js';
+import type { RecoveryResult } from '../../src/store/recovery.js';
 import { SNAPSHOT_HEADER_BYTES } from '../../src/store/snapshot.js';
 import { onCleanup } from '../helpers/cleanup.js';
 
@@ -95,4 +96,9 @@ export function writeVersion1Snapshot(dir: string, seq: number, state: object): 
   const file = join(dir, snapshotName(seq));
   writeFileSync(file, snapshotFile(seq, packPayload(state)));
   return file;
+}
+
+/** A recovery result's records with their seqs (`records[i]` has seq `firstSeq + i`). */
+export function numbered(result: RecoveryResult): { seq: number; record: unknown }[] {
+  return result.records.map((record, i) => ({ seq: result.firstSeq + i, record }));
 }

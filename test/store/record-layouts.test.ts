@@ -19,7 +19,7 @@ import {
 } from '../../src/store/record-codec.js';
 import { RecordLayoutCode } from '../../src/store/record-layouts.js';
 import { recover } from '../../src/store/recovery.js';
-import { filesIn, journalName, tempStateDir } from './fixtures.js';
+import { filesIn, journalName, numbered, tempStateDir } from './fixtures.js';
 
 /** A record framed the way every version frames it, with any payload (checksum correct). */
 function frame(seq: number, payload: Uint8Array): Buffer {
@@ -271,8 +271,8 @@ describe('recovery of compact records', () => {
     await writeAll(dir, records);
     const result = await recover(dir);
     expect(result.lastSeq).toBe(records.length);
-    expect(result.records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
-    for (const [i, r] of result.records.entries()) expectSame(r.record, records[i]!);
+    expect(numbered(result).map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
+    for (const [i, r] of result.records.entries()) expectSame(r, records[i]!);
   });
 
   it('recovers a directory written by the previous version, and goes on after it in the new format', async () => {
@@ -280,12 +280,12 @@ describe('recovery of compact records', () => {
     const old = records.slice(0, 10);
     writeFileSync(join(dir, journalName(1)), Buffer.concat(old.map((r, i) => oldFormat(i + 1, r))));
     const first = await recover(dir);
-    expect(first.records.map((r) => r.record)).toStrictEqual(old);
+    expect(first.records).toStrictEqual(old);
     const journal = await JournalWriter.open(dir, { lastSeq: first.lastSeq });
     for (const r of records.slice(10)) journal.append(r);
     await journal.close();
     const second = await recover(dir);
-    expect(second.records.map((r) => r.record)).toStrictEqual(records);
+    expect(second.records).toStrictEqual(records);
     expect(second.warnings).toEqual([]);
   });
 
@@ -316,7 +316,7 @@ describe('recovery of compact records', () => {
     expect((err as RecoveryError).message).toMatch(/checksum mismatch/);
     const forced = await recover(dir, { forceRecover: true });
     expect(forced.lastSeq).toBe(1);
-    expect(forced.records.map((r) => r.record)).toStrictEqual([records[0]]);
+    expect(forced.records).toStrictEqual([records[0]]);
     expect(filesIn(dir).filter((f) => f.includes('.corrupt-'))).toHaveLength(1);
   });
 });

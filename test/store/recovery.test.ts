@@ -11,18 +11,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RecoveryError } from '../../src/store/errors.js';
 import { JournalWriter } from '../../src/store/journal.js';
-import {
-  type RecordsRecoveryResult,
-  type RecoveryResult,
-  recover,
-  recoverRecords,
-} from '../../src/store/recovery.js';
+import { type RecoveryResult, recover } from '../../src/store/recovery.js';
 import { listSnapshots, SNAPSHOT_HEADER_BYTES, writeSnapshot } from '../../src/store/snapshot.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import {
   change,
   filesIn,
   journalName,
+  numbered,
   recordOffsets,
   snapshotName,
   tempStateDir,
@@ -38,7 +34,7 @@ function records(from: number, to: number): { seq: number; record: object }[] {
 }
 
 function seqs(result: RecoveryResult): number[] {
-  return result.records.map((r) => r.seq);
+  return numbered(result).map((r) => r.seq);
 }
 
 async function recoveryError(dir: string): Promise<RecoveryError> {
@@ -56,7 +52,7 @@ function flipByte(path: string, at: number): void {
 describe('recover', () => {
   it('returns an empty result for a fresh directory', async () => {
     const dir = tempStateDir();
-    const empty = { records: [], lastSeq: 0, warnings: [], dropped: [] };
+    const empty = { records: [], firstSeq: 1, lastSeq: 0, warnings: [], dropped: [] };
     expect(await recover(dir)).toEqual(empty);
     expect(await recover(join(dir, 'not-created-yet'))).toEqual(empty);
     writeFileSync(join(dir, 'README'), 'not a state file');
@@ -67,7 +63,9 @@ describe('recover', () => {
     const dir = tempStateDir();
     await writeJournal(dir, 10, { rotateBefore: [4, 8] });
     expect(filesIn(dir)).toEqual([journalName(1), journalName(4), journalName(8)]);
-    expect(await recover(dir)).toEqual({ records: records(1, 10), lastSeq: 10, warnings: [], dropped: [] });
+    const result = await recover(dir);
+    expect(numbered(result)).toEqual(records(1, 10));
+    expect(result).toMatchObject({ firstSeq: 1, lastSeq: 10, warnings: [], dropped: [] });
   });
 
   it('starts from the newest snapshot and replays only the records after its seq', async () => {
@@ -77,7 +75,7 @@ describe('recover', () => {
     await writeSnapshot(dir, 6, { upTo: 6 });
     const result = await recover(dir);
     expect(result.snapshot).toEqual({ seq: 6, state: { upTo: 6 }, file: join(dir, snapshotName(6)) });
-    expect(result.records).toEqual(records(7, 10));
+    expect(numbered(result)).toEqual(records(7, 10));
     expect(result.lastSeq).toBe(10);
     expect(result.warnings).toEqual([]);
   });
@@ -106,13 +104,13 @@ describe('recover', () => {
 
     const result = await recover(dir);
     expect(result.snapshot?.seq).toBe(10);
-    expect(result.records).toEqual(records(11, 12));
+    expect(numbered(result)).toEqual(records(11, 12));
     expect(result.lastSeq).toBe(12);
 
     flipByte(join(dir, snapshotName(10)), SNAPSHOT_HEADER_BYTES + 2);
     const fallback = await recover(dir);
     expect(fallback.snapshot).toMatchObject({ seq: 5, state: { upTo: 5 } });
-    expect(fallback.records).toEqual(records(6, 12));
+    expect(numbered(fallback)).toEqual(records(6, 12));
     expect(fallback.lastSeq).toBe(12);
     expect(fallback.warnings).toHaveLength(1);
     expect(fallback.warnings[0]).toMatch(
@@ -131,7 +129,7 @@ describe('recover', () => {
     writeVersion1Snapshot(dir, 5, { upTo: 5, rows: Array.from({ length: 100 }, (_, i) => i) });
     const old = await recover(dir);
     expect(old.snapshot).toMatchObject({ seq: 5, state: { upTo: 5 } });
-    expect(old.records).toEqual(records(6, 8));
+    expect(numbered(old)).toEqual(records(6, 8));
     expect(old.warnings).toEqual([]);
 
     // This build's next snapshot is version 2; the version 1 one is kept as the older of two.
@@ -146,7 +144,7 @@ describe('recover', () => {
     flipByte(join(dir, snapshotName(9)), SNAPSHOT_HEADER_BYTES + 12);
     const fallback = await recover(dir);
     expect(fallback.snapshot).toMatchObject({ seq: 5, state: { upTo: 5 } });
-    expect(fallback.records).toEqual(records(6, 9));
+    expect(numbered(fallback)).toEqual(records(6, 9));
     expect(fallback.warnings[0]).toMatch(/snapshot-0+9\.snap is unusable: payload checksum mismatch/);
   });
 
@@ -159,7 +157,7 @@ describe('recover', () => {
     truncateSync(path, lastStart + 7);
 
     const result = await recover(dir);
-    expect(result.records).toEqual(records(1, 4));
+    expect(numbered(result)).toEqual(records(1, 4));
     expect(result.lastSeq).toBe(4);
     expect(result.dropped).toEqual([]);
     expect(result.warnings).toEqual([
@@ -220,7 +218,7 @@ describe('recover', () => {
     const damaged = readFileSync(first);
 
     const result = await recover(dir, { forceRecover: true, now: () => NOW });
-    expect(result.records).toEqual(records(1, 4));
+    expect(numbered(result)).toEqual(records(1, 4));
     expect(result.lastSeq).toBe(4);
     expect(result.dropped).toEqual([
       `${journalName(8)} (the whole file, records from seq 8 on): it comes after the damage; moved to ${journalName(8)}${ASIDE}.`,
@@ -235,7 +233,9 @@ describe('recover', () => {
     expect(readFileSync(join(dir, `${journalName(1)}${ASIDE}`))).toEqual(damaged);
     expect(statSync(first).size).toBe(offsets[4]);
 
-    expect(await recover(dir)).toEqual({ records: records(1, 4), lastSeq: 4, warnings: [], dropped: [] });
+    const again = await recover(dir);
+    expect(numbered(again)).toEqual(records(1, 4));
+    expect(again).toMatchObject({ firstSeq: 1, lastSeq: 4, warnings: [], dropped: [] });
     await writeJournal(dir, 2, { lastSeq: 4 });
     expect(seqs(await recover(dir))).toEqual([1, 2, 3, 4, 5, 6]);
   });
@@ -281,7 +281,7 @@ describe('recover', () => {
     expect(err.lastGoodSeq).toBe(3);
 
     const forced = await recover(dir, { forceRecover: true, now: () => NOW });
-    expect(forced.records).toEqual(records(1, 3));
+    expect(numbered(forced)).toEqual(records(1, 3));
     expect(forced.dropped).toEqual([
       `${journalName(8)} (the whole file): ${err.problem}; moved to ${journalName(8)}${ASIDE}.`,
     ]);
@@ -337,7 +337,7 @@ describe('recover', () => {
     await writeJournal(dir, 1, { lastSeq: 8 });
     const after = await recover(dir);
     expect(after.snapshot?.seq).toBe(8);
-    expect(after.records).toEqual(records(9, 9));
+    expect(numbered(after)).toEqual(records(9, 9));
     expect(after.warnings).toEqual([]);
   });
 
@@ -365,7 +365,7 @@ describe('recover', () => {
         'Changes made after that snapshot, if there were any, are lost.',
     ]);
     await writeJournal(dir, 1, { lastSeq: 7 });
-    expect((await recover(dir)).records).toEqual(records(8, 8));
+    expect(numbered(await recover(dir))).toEqual(records(8, 8));
   });
 
   it('never starts empty when state files exist but nothing in them is usable', async () => {
@@ -409,7 +409,7 @@ describe('recover', () => {
     flipByte(snapshot, 0);
     const result = await recover(dir);
     expect(result.snapshot).toBeUndefined();
-    expect(result.records).toEqual(records(1, 6));
+    expect(numbered(result)).toEqual(records(1, 6));
     expect(result.warnings).toEqual([
       expect.stringMatching(/snapshot-0+4\.snap is unusable: bad magic.*No usable snapshot remains\./),
       'No usable snapshot: rebuilt the state from the whole journal (seq 1 to 6).',
@@ -429,32 +429,24 @@ describe('recover', () => {
   });
 });
 
-describe('recoverRecords', () => {
-  /** Its records with their seqs, as recover() gives them. */
-  function numbered(result: RecordsRecoveryResult): { seq: number; record: unknown }[] {
-    return result.records.map((record, i) => ({ seq: result.firstSeq + i, record }));
-  }
-
-  it('gives the records recover() gives, without a wrapper each, and the seq of the first', async () => {
+describe('the records recovered', () => {
+  it('come without a wrapper each, numbered from firstSeq: the snapshot seq + 1', async () => {
     const dir = tempStateDir();
     await writeJournal(dir, 10, { rotateBefore: [4, 8] });
-    const whole = await recoverRecords(dir);
+    const whole = await recover(dir);
     expect(whole.firstSeq).toBe(1);
     expect(whole.records).toEqual(records(1, 10).map((r) => r.record));
     expect(whole.lastSeq).toBe(10);
 
     await writeSnapshot(dir, 6, { upTo: 6 });
-    const { records: flat, firstSeq, ...rest } = await recoverRecords(dir);
-    const { records: wrapped, ...same } = await recover(dir);
-    expect(firstSeq).toBe(7);
-    expect(numbered({ records: flat, firstSeq, ...rest })).toEqual(wrapped);
-    expect(wrapped).toEqual(records(7, 10));
-    expect(rest).toEqual(same);
+    const after = await recover(dir);
+    expect(after.firstSeq).toBe(7);
+    expect(numbered(after)).toEqual(records(7, 10));
   });
 
   it('starts at the record after the snapshot when the journal holds nothing after it', async () => {
     const dir = tempStateDir();
-    expect(await recoverRecords(dir)).toEqual({
+    expect(await recover(dir)).toEqual({
       records: [],
       firstSeq: 1,
       lastSeq: 0,
@@ -463,7 +455,7 @@ describe('recoverRecords', () => {
     });
     await writeJournal(dir, 5);
     await writeSnapshot(dir, 5, { upTo: 5 });
-    const result = await recoverRecords(dir);
+    const result = await recover(dir);
     expect(result.records).toEqual([]);
     expect(result.firstSeq).toBe(6);
     expect(result.lastSeq).toBe(5);
@@ -473,7 +465,7 @@ describe('recoverRecords', () => {
     const dir = tempStateDir();
     await writeJournal(dir, 10, { rotateBefore: [4, 8] });
     unlinkSync(join(dir, journalName(4)));
-    const forced = await recoverRecords(dir, { forceRecover: true, now: () => NOW });
+    const forced = await recover(dir, { forceRecover: true, now: () => NOW });
     expect(numbered(forced)).toEqual(records(1, 3));
     expect(forced.dropped).toHaveLength(1);
 
@@ -481,7 +473,7 @@ describe('recoverRecords', () => {
     await writeJournal(torn, 4);
     await writeSnapshot(torn, 2, { upTo: 2 });
     appendFileSync(join(torn, journalName(1)), Buffer.from([0, 0, 0, 9, 1, 2]));
-    const result = await recoverRecords(torn);
+    const result = await recover(torn);
     expect(numbered(result)).toEqual(records(3, 4));
     expect(result.warnings).toEqual([expect.stringContaining('torn record')]);
   });
@@ -494,10 +486,10 @@ describe('recoverRecords', () => {
       ages: Array.from({ length: 80 }, (_, i) => i / 2),
     };
     await writeSnapshot(dir, 2, state);
-    const plain = (await recoverRecords(dir)).snapshot?.state as typeof state;
+    const plain = (await recover(dir)).snapshot?.state as typeof state;
     expect(plain).toEqual(state);
     expect(Array.isArray(plain.counts)).toBe(true);
-    const typed = (await recoverRecords(dir, { typedColumns: true })).snapshot?.state as {
+    const typed = (await recover(dir, { typedColumns: true })).snapshot?.state as {
       counts: Uint16Array;
       ages: Float64Array;
     };
