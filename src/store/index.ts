@@ -31,7 +31,13 @@ export {
 export type { Durability, JournalFaults, JournalOptions, JournalStats } from './journal.js';
 export { JournalWriter } from './journal.js';
 export type { DecodedRecord } from './record-codec.js';
-export { decodeRecord, encodeRecord, MAX_RECORD_PAYLOAD_BYTES, RECORD_HEADER_BYTES } from './record-codec.js';
+export {
+  decodeRecord,
+  encodeRecord,
+  MAX_RECORD_PAYLOAD_BYTES,
+  RECORD_HEADER_BYTES,
+  zeroTailStart,
+} from './record-codec.js';
 export type {
   RecoveredSnapshot,
   RecoverOptions,

@@ -11,6 +11,30 @@
  * being capped at one fsync per change. The first batch after a quiet spell starts on `setImmediate`,
  * which gathers every append made in the current turn of the event loop.
  *
+ * Preallocation ('fsync' mode). Appending grows the file, and then every fdatasync must also commit
+ * the new size and extents: on ext4 a 1,200-byte write + fdatasync took 184–219 µs appending and
+ * 98–115 µs overwriting bytes that were already on disk. So, like PostgreSQL's zero-filled WAL
+ * segments and etcd's preallocated WAL files, the writer keeps the current file zero-filled ahead of
+ * its records and writes each batch at its offset (pwrite) into that region: the batch's fdatasync
+ * then flushes data only. The zeros must be real bytes, written and fdatasync'd before a batch lands
+ * on them: `fallocate` leaves unwritten extents whose conversion is again a metadata commit, and a
+ * sparse `ftruncate` allocates nothing. The rules:
+ * - The region ahead is extended by a chunk (`preallocate`, default 8 MiB) once less than a quarter
+ *   of a chunk is left. 8 MiB lasts a few seconds at the highest rates measured (~2 MB/s of records)
+ *   and about one `snapshot_records` interval, so most files take one or two chunks; zero-filling it
+ *   costs ~7 ms here, paid in 1 MiB steps (one write + one fdatasync each, ~1.5 ms), one step
+ *   between two batches or back to back while the loop is idle, so no batch waits behind a whole
+ *   chunk. Only a batch that does not fit in what is filled waits for the fill it needs.
+ * - Everything runs in the one write loop, so a zero-fill never overlaps a region that holds or will
+ *   hold records: it always starts at the end of the filled region, which is at or past the end of
+ *   the records, and a batch is written only inside the filled region.
+ * - On rotation the old file is cut to the end of its records (truncate + fsync) before the new file
+ *   is created, and `close()` cuts the file the same way: only the newest file of a directory ever
+ *   has a zero tail, and a clean shutdown leaves none. Recovery treats the zero tail of the last file
+ *   as its normal end and cuts it off (recovery.ts).
+ * - Durability 'none' does not preallocate: without fdatasync there is nothing to save, and writes
+ *   still go to explicit offsets, which end exactly where the records end.
+ *
  * Durability modes:
  * - `'fsync'` (default): `whenDurable(seq)` resolves after a write and an `fdatasync` covering seq
  *   completed. A new journal file's directory entry is fsync'd before anything in it is reported.
@@ -39,9 +63,18 @@ export type Durability = 'fsync' | 'none';
 export interface JournalFaults {
   /** Runs before each batch is written, with the exact bytes about to be written. */
   beforeWrite?(bytes: Buffer): void | Promise<void>;
-  /** Runs before each fsync (durability 'fsync' only). */
+  /** Runs before each fsync of a batch (durability 'fsync' only). */
   beforeSync?(): void | Promise<void>;
+  /** Runs before each zero-fill step (its write and fdatasync), with the range it is about to fill. */
+  beforePreallocate?(from: number, to: number): void | Promise<void>;
 }
+
+/** Default for JournalOptions.preallocate: see "Preallocation" above for the choice. */
+export const PREALLOCATE_BYTES = 8 * 1024 * 1024;
+/** The most one zero-fill step writes (one write + one fdatasync), unless a batch needs more now. */
+const FILL_STEP_BYTES = 1024 * 1024;
+/** The bytes a zero-fill step writes, shared: nothing ever writes into it. */
+const ZEROS = Buffer.alloc(FILL_STEP_BYTES);
 
 export interface JournalOptions {
   /**
@@ -55,6 +88,11 @@ export interface JournalOptions {
   onFatal?: (error: StoreFailedError) => void;
   /** After each completed fsync: how long the fdatasync took and how many records it made durable. */
   onSync?: (ms: number, records: number) => void;
+  /**
+   * How far ahead of its records the current file is zero-filled, in bytes, and the size of each
+   * extension (durability 'fsync' only; default PREALLOCATE_BYTES; 0 turns preallocation off).
+   */
+  preallocate?: number;
   faults?: JournalFaults;
 }
 
@@ -65,8 +103,10 @@ export interface JournalStats {
   writes: number;
   /** fsyncs completed. */
   syncs: number;
-  /** Bytes written. */
+  /** Bytes of records written. */
   bytes: number;
+  /** Zero bytes written ahead of the records (preallocation). */
+  preallocated: number;
 }
 
 interface Waiter {
@@ -116,11 +156,21 @@ export class JournalWriter {
   private readonly onFatal: ((error: StoreFailedError) => void) | undefined;
   private readonly onSync: ((ms: number, records: number) => void) | undefined;
   private readonly faults: JournalFaults;
+  /** Preallocation chunk in bytes; 0 when the file is not preallocated. */
+  private readonly chunk: number;
+  /** The most one zero-fill step writes: FILL_STEP_BYTES, or the chunk if that is smaller. */
+  private readonly step: number;
 
   private handle: FileHandle;
   private fileName: string;
   /** Records written into the current file. */
   private fileRecords = 0;
+  /** Where the next batch goes in the current file: the end of its records. */
+  private position = 0;
+  /** The current file is zero-filled, and that is durable, up to here (≥ position when chunk > 0). */
+  private filled = 0;
+  /** The zero-fill in progress extends the file up to here; filled ≥ fillTarget when none is. */
+  private fillTarget = 0;
   /** Last seq handed out by `append`. */
   private assigned: number;
   /** Last seq written to a file (durable once its fsync completes). */
@@ -141,7 +191,7 @@ export class JournalWriter {
   private closing: Promise<void> | undefined;
   private failure: StoreFailedError | undefined;
   private released: Promise<void> = RESOLVED;
-  private readonly counters: JournalStats = { records: 0, writes: 0, syncs: 0, bytes: 0 };
+  private readonly counters: JournalStats = { records: 0, writes: 0, syncs: 0, bytes: 0, preallocated: 0 };
 
   private constructor(
     dir: string,
@@ -155,11 +205,16 @@ export class JournalWriter {
     this.onFatal = options.onFatal;
     this.onSync = options.onSync;
     this.faults = options.faults ?? {};
+    this.chunk = this.durability === 'fsync' ? (options.preallocate ?? PREALLOCATE_BYTES) : 0;
+    this.step = Math.min(this.chunk, FILL_STEP_BYTES);
     this.handle = handle;
     this.fileName = fileName;
     this.assigned = lastSeq;
     this.written = lastSeq;
     this.durable = lastSeq;
+    // Fill the first chunk now, while nothing is waiting on the journal (a daemon still recovering).
+    this.fillTarget = this.chunk;
+    if (this.chunk > 0) this.kick();
   }
 
   /**
@@ -174,6 +229,10 @@ export class JournalWriter {
     if (!Number.isSafeInteger(lastSeq) || lastSeq < 0) {
       throw new RangeError(`lastSeq must be a safe integer ≥ 0, got ${lastSeq}.`);
     }
+    const preallocate = options.preallocate ?? PREALLOCATE_BYTES;
+    if (!Number.isSafeInteger(preallocate) || preallocate < 0) {
+      throw new RangeError(`preallocate must be a safe integer ≥ 0, got ${preallocate}.`);
+    }
     await mkdir(dir, { recursive: true });
     const firstSeq = lastSeq + 1;
     const name = journalFileName(firstSeq);
@@ -185,7 +244,8 @@ export class JournalWriter {
       );
     }
     const path = join(dir, name);
-    const handle = await open(path, newest?.seq === firstSeq ? 'a' : 'ax');
+    // Not append mode: on Linux, O_APPEND makes pwrite ignore its offset, and batches go to offsets.
+    const handle = await open(path, newest?.seq === firstSeq ? 'r+' : 'wx');
     try {
       const { size } = await handle.stat();
       if (size > 0) {
@@ -307,8 +367,9 @@ export class JournalWriter {
   }
 
   /**
-   * Writes and fsyncs everything buffered, then closes the file. Later appends throw
-   * StoreClosedError. Rejects with the StoreFailedError if the writer failed.
+   * Writes and fsyncs everything buffered, cuts the file to the end of its records (no zero tail),
+   * then closes it. Later appends throw StoreClosedError. Rejects with the StoreFailedError if the
+   * writer failed (the file then keeps its zero tail, which recovery handles).
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -318,6 +379,13 @@ export class JournalWriter {
   private async shutdown(): Promise<void> {
     await this.idle();
     if (this.failure !== undefined) {
+      await this.released;
+      throw this.failure;
+    }
+    try {
+      await this.cutToRecords();
+    } catch (err) {
+      this.fail('truncation', err);
       await this.released;
       throw this.failure;
     }
@@ -345,16 +413,27 @@ export class JournalWriter {
     startSoon(() => void this.run());
   }
 
-  /** The write loop: one batch or one rotation at a time, until there is nothing left. */
+  /**
+   * The write loop: one batch, one rotation or one zero-fill step at a time, until there is nothing
+   * left. A zero-fill in progress takes one step after each batch, so batches and steps alternate
+   * under load, and steps run back to back while nothing is buffered (not once closing: close cuts
+   * the file anyway).
+   */
   private async run(): Promise<void> {
+    let afterBatch = false;
     while (this.failure === undefined) {
       // A rotation waits for the records appended before it, not for the buffer to drain: under
       // steady load the buffer is never empty, and the rotation would wait forever.
       const rotation = this.rotations[0];
       if (rotation !== undefined && (this.written >= rotation.after || this.pending.length === 0)) {
         await this.switchFile();
-      } else if (this.pending.length > 0) await this.writeBatch();
-      else break;
+      } else if (this.fillDue(afterBatch)) {
+        afterBatch = false;
+        await this.zeroFill(Math.min(this.fillTarget, this.filled + this.step));
+      } else if (this.pending.length > 0) {
+        await this.writeBatch();
+        afterBatch = true;
+      } else break;
     }
     this.running = false;
     for (const w of this.idleWaiters.splice(0)) w.resolve();
@@ -381,13 +460,17 @@ export class JournalWriter {
     this.pendingBytes -= size;
     this.inFlight = batch;
     const bytes = records.length === 1 ? records[0]! : Buffer.concat(records, size);
+    // Only a batch bigger than what is left waits for a fill; a failed one has failed the writer.
+    if (!(await this.makeRoom(bytes.length))) return;
     try {
       await this.faults.beforeWrite?.(bytes);
-      await writeFully(this.handle, bytes);
+      await writeFully(this.handle, bytes, this.position);
     } catch (err) {
       this.fail('write', err);
       return;
     }
+    this.position += bytes.length;
+    this.planFill();
     this.written = batch.lastSeq;
     this.fileRecords += records.length;
     this.counters.records += records.length;
@@ -418,11 +501,16 @@ export class JournalWriter {
       const name = journalFileName(this.written + 1);
       let previous: FileHandle | undefined;
       try {
-        const next = await open(join(this.dir, name), 'ax');
+        // Durable before the new file exists: recovery accepts a zero tail only in the last file.
+        await this.cutToRecords();
+        const next = await open(join(this.dir, name), 'wx');
         previous = this.handle;
         this.handle = next;
         this.fileName = name;
         this.fileRecords = 0;
+        this.position = 0;
+        this.filled = 0;
+        this.fillTarget = this.chunk;
         // The new file's entry must be durable before records in it are reported durable.
         await syncDir(this.dir);
         const done = previous;
@@ -437,6 +525,64 @@ export class JournalWriter {
       }
     }
     for (const r of requests) r.waiter.resolve();
+  }
+
+  /** Whether the loop should take a zero-fill step now rather than write the next batch. */
+  private fillDue(afterBatch: boolean): boolean {
+    if (this.filled >= this.fillTarget || this.closing !== undefined) return false;
+    return afterBatch || this.pending.length === 0;
+  }
+
+  /** After a batch: once less than a quarter of a chunk is left ahead, extend by a chunk. */
+  private planFill(): void {
+    if (this.chunk === 0 || this.fillTarget > this.filled) return;
+    if (this.filled - this.position < this.chunk / 4) this.fillTarget = this.filled + this.chunk;
+  }
+
+  /**
+   * Zero-fills what a batch of `size` bytes needs beyond the filled region, in one go: it cannot be
+   * written before. False when that failed (the writer has failed and rejected the batch).
+   */
+  private async makeRoom(size: number): Promise<boolean> {
+    const end = this.position + size;
+    if (this.chunk === 0 || end <= this.filled) return true;
+    // Whole steps, so that the region ahead does not end a few bytes past this batch.
+    const to = this.filled + Math.ceil((end - this.filled) / this.step) * this.step;
+    this.fillTarget = Math.max(this.fillTarget, to);
+    return this.zeroFill(to);
+  }
+
+  /**
+   * Writes zeros from the end of the filled region up to `to` and fdatasyncs them, so that batches
+   * written there later need no metadata commit. False when that failed: it is fatal, like a write.
+   */
+  private async zeroFill(to: number): Promise<boolean> {
+    const from = this.filled;
+    try {
+      await this.faults.beforePreallocate?.(from, to);
+      for (let at = from; at < to; at += ZEROS.length) {
+        await writeFully(this.handle, ZEROS.subarray(0, Math.min(ZEROS.length, to - at)), at);
+      }
+      await this.handle.datasync();
+    } catch (err) {
+      this.fail('preallocation', err);
+      return false;
+    }
+    this.filled = to;
+    this.counters.preallocated += to - from;
+    return true;
+  }
+
+  /**
+   * Cuts the current file to the end of its records and makes that durable (a size change, so a
+   * full fsync): what rotation and close leave behind has no zero tail.
+   */
+  private async cutToRecords(): Promise<void> {
+    if (this.filled <= this.position) return;
+    await this.handle.truncate(this.position);
+    await this.handle.sync();
+    this.filled = this.position;
+    this.fillTarget = this.position;
   }
 
   /** A throwing onSync is the caller's bug: surface it as uncaught, never stall the write loop. */

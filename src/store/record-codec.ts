@@ -12,6 +12,12 @@
  *                           before the compact layouts existed (issue 8) hold only MessagePack, and
  *                           still decode.
  *
+ * The newest journal file may go on past its last record with zero bytes: the writer zero-fills the
+ * file ahead of its records (journal.ts, "Preallocation"). A record never starts with a zero length,
+ * so where only zeros remain the records have ended. The decoder still reports such a remainder as
+ * torn (below): whether zeros are a normal end depends on the file (only the newest may have them,
+ * recovery.ts), so a reader of a journal file stops at `zeroTailStart` itself.
+ *
  * Decoding tells two failures apart, because recovery treats them differently:
  * - torn (RecordTornError): the data ends before the record does — the header is incomplete, or
  *   the declared payload runs past the end — or everything from the record's start to the end is
@@ -124,7 +130,8 @@ export interface RecordPosition {
 /**
  * Decodes the record at `offset` of `data`, which holds everything up to the end of the file.
  * Returns undefined at the end of the data. `previousSeq`, when given, is the seq of the record
- * before: this one must be greater. Throws RecordTornError or RecordCorruptError.
+ * before: this one must be greater. Throws RecordTornError or RecordCorruptError. To read a whole
+ * journal file, stop at a record boundary ≥ `zeroTailStart(data)` (the preallocated tail, above).
  */
 export function decodeRecord(
   data: Uint8Array,
@@ -152,7 +159,7 @@ export function readRecord(data: Buffer, offset: number, at: RecordPosition, pre
   }
   const length = readU32(data, offset);
   if (length === 0 || length > MAX_RECORD_PAYLOAD_BYTES) {
-    if (isZeroFilled(data, offset)) throw new RecordTornError(offset, zeroTailReason(remaining));
+    if (zeroTailStart(data) <= offset) throw new RecordTornError(offset, zeroTailReason(remaining));
     throw new RecordCorruptError(
       offset,
       `impossible payload length ${length} (must be 1..${MAX_RECORD_PAYLOAD_BYTES})`,
@@ -219,9 +226,49 @@ export function readU32(data: Uint8Array, at: number): number {
   return ((data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!) >>> 0;
 }
 
-function isZeroFilled(data: Uint8Array, from: number): boolean {
-  for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
-  return true;
+/** Compared a block at a time from the end (memcmp), since a preallocated tail runs to megabytes. */
+const ZERO_BLOCK = new Uint8Array(64 * 1024);
+
+/**
+ * Where the run of zero bytes that ends `data` begins: `data.length` when the last byte is not
+ * zero. Records may end with zero bytes, so this can fall inside the last record; only at a record
+ * boundary does "offset ≥ zeroTailStart" mean that the records have ended.
+ */
+export function zeroTailStart(data: Uint8Array): number {
+  const bytes = asBuffer(data);
+  let end = bytes.length;
+  while (end > 0) {
+    const start = Math.max(0, end - ZERO_BLOCK.length);
+    if (bytes.compare(ZERO_BLOCK, 0, end - start, start, end) !== 0) break;
+    end = start;
+  }
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  return end;
+}
+
+/**
+ * The smallest unit a disk writes whole (a logical sector): an interrupted write loses whole
+ * sectors, and the page cache writes back whole pages, which are made of them.
+ */
+const SECTOR_BYTES = 512;
+
+/**
+ * Whether the record at `offset`, whose checksum does not match, is one whose write was cut short
+ * into a zero-filled (preallocated) region, where everything from `zeroStart` on is zero. Its bytes
+ * then end early, at a sector boundary, and the zeros that were there before fill the rest: so it
+ * counts when its length is plausible, it fits in the data, and a sector boundary inside it lies
+ * in the zero tail. Returns that boundary (the first byte that may not have been written), or
+ * undefined when the damage is not explained so: a flipped bit in a record that ends before the
+ * tail, say, stays corruption.
+ */
+export function cutShortAt(data: Uint8Array, offset: number, zeroStart: number): number | undefined {
+  if (data.length - offset < RECORD_HEADER_BYTES) return undefined;
+  const length = readU32(data, offset);
+  if (length === 0 || length > MAX_RECORD_PAYLOAD_BYTES) return undefined;
+  const end = offset + RECORD_HEADER_BYTES + length;
+  if (end > data.length || intactRecordSeq(data, offset) !== undefined) return undefined;
+  const cut = Math.ceil(Math.max(zeroStart, offset + 1) / SECTOR_BYTES) * SECTOR_BYTES;
+  return cut < end ? cut : undefined;
 }
 
 function zeroTailReason(bytes: number): string {

@@ -13,11 +13,21 @@
  *    covered by the base are not read (the snapshot made them redundant; compaction removes them).
  *    From there on the sequence must be gapless: each file starts with the seq its name says,
  *    records go +1 at a time, and each file continues exactly where the previous one ended.
- * 4. A torn record at the end of the LAST journal file is the trace of an interrupted append; in
+ * 4. The LAST journal file may go on past its records with zero bytes: the writer zero-fills the
+ *    file it writes ahead of its records (journal.ts, "Preallocation"), and only a clean shutdown or
+ *    a rotation cuts that tail off. Where only zeros remain, the journal has ended normally: the
+ *    file is truncated to the end of its records, without a warning, so that it is not left with a
+ *    zero tail once the writer starts the next file (a zero tail in any other file is a torn record
+ *    there, refused as in 6). Records that were written but lost whole in a crash look the same as
+ *    that tail; in 'fsync' mode none of them was reported durable.
+ * 5. A torn record at the end of the LAST journal file is the trace of an interrupted append; in
  *    'fsync' mode it was never reported durable. The file is truncated on disk to the last whole
- *    record, with a warning. To tell a torn write from a damaged length field, the rest of the file
- *    is searched for an intact record with a later seq: if one exists, it is corruption (4 below).
- * 5. Refused with a RecoveryError naming the file, the byte offset, what is wrong and what to do:
+ *    record, with a warning. A torn record is one whose data ends early: at the end of the file, or,
+ *    in a zero-filled file, at a sector boundary past which only zeros follow, so that its checksum
+ *    fails (record-codec.ts `cutShortAt`; a checksum failure not explained so stays corruption). To
+ *    tell a torn write from a damaged length field, the rest of the file is searched for an intact
+ *    record with a later seq: if one exists, it is corruption (6 below).
+ * 6. Refused with a RecoveryError naming the file, the byte offset, what is wrong and what to do:
  *    - a bad record anywhere else: checksum mismatch, impossible length, undecodable payload, a
  *      seq that is not the one expected, a torn record in a file that is not the last;
  *    - a gap: records between the base and the first journal file, or between two files, missing
@@ -29,10 +39,10 @@
  *      name still says what the journal reached;
  *    - snapshot files exist but none is usable, and the journal does not start at seq 1 (or there
  *      is none): the state before the journal is lost. Never start empty silently.
- * 6. No journal file at all next to a usable snapshot ("missing journal"): a snapshot alone is a
+ * 7. No journal file at all next to a usable snapshot ("missing journal"): a snapshot alone is a
  *    consistent state, so recovery starts from it with a warning that changes made after it, if
- *    any, are lost. (A missing file in the middle of the journal is a gap: refused, see 5.)
- * 7. `forceRecover: true` keeps everything up to the last good point and sets the rest aside,
+ *    any, are lost. (A missing file in the middle of the journal is a gap: refused, see 6.)
+ * 8. `forceRecover: true` keeps everything up to the last good point and sets the rest aside,
  *    renaming files to `<name>.corrupt-<time>` rather than deleting them: a journal file damaged
  *    midway is copied aside whole and then truncated before the bad record; every later journal
  *    file and every unusable snapshot is renamed aside; a damaged file with nothing good in it is
@@ -47,11 +57,13 @@ import { copyFile, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RecordCorruptError, RecordTornError, RecoveryError, SnapshotCorruptError } from './errors.js';
 import {
+  cutShortAt,
   intactRecordSeq,
   RECORD_HEADER_BYTES,
   type RecordPosition,
   readRecord,
   readU32,
+  zeroTailStart,
 } from './record-codec.js';
 import { readSnapshotFile } from './snapshot.js';
 import { corruptName, listStateDir, type SeqFile, syncDir } from './state-files.js';
@@ -111,6 +123,8 @@ interface JournalScan {
   /** The seq the journal would continue with; undefined when no journal file was read. */
   next: number | undefined;
   torn?: { index: number; offset: number; size: number; reason: string };
+  /** The last file's zero tail (see 4 above): its bytes from `offset` to its end (`size`) are zero. */
+  zeroTail?: { index: number; offset: number; size: number };
   fault?: JournalFault;
 }
 
@@ -209,7 +223,7 @@ export async function recover(dir: string, options: RecoverOptions = {}): Promis
     return result(snapshot, scan.records, Math.max(baseSeq, reached), warnings, dropped);
   }
 
-  // The journal must reach every snapshot's seq (see 5 above), a usable one's or not.
+  // The journal must reach every snapshot's seq (see 6 above), a usable one's or not.
   const claimed = snapshots[0];
   if (claimed !== undefined && reached < claimed.seq) {
     const last = journals.at(-1)!;
@@ -242,6 +256,10 @@ export async function recover(dir: string, options: RecoverOptions = {}): Promis
       `${join(dir, file.name)}: torn record at byte ${offset} (${reason}), left by an interrupted write; ` +
         `truncated the file from ${size} to ${offset} bytes. The last record kept is seq ${reached}.`,
     );
+  } else if (scan.zeroTail !== undefined) {
+    // The normal end of a file the writer had preallocated (see 4 above): nothing to report.
+    const { index, offset } = scan.zeroTail;
+    await truncateFile(join(dir, journals[index]!.name), offset);
   }
   if (snapshot === undefined && badSnapshots.length > 0) {
     warnings.push(`No usable snapshot: rebuilt the state from the whole journal (seq 1 to ${reached}).`);
@@ -310,22 +328,32 @@ async function scanJournal(
     }
 
     const data = await readFile(join(dir, file.name));
+    // Only the last file may end in zeros (see 4 above); in any other a zero tail stays torn.
+    const zeroStart = isLast ? zeroTailStart(data) : data.length;
     const at: RecordPosition = { seq: 0, end: 0 };
     let offset = 0;
     while (offset < data.length) {
+      if (offset >= zeroStart) return { records, next, zeroTail: { index, offset, size: data.length } };
       let record: unknown;
       try {
         record = readRecord(data, offset, at);
       } catch (err) {
-        if (err instanceof RecordTornError) {
-          const after = isLast ? intactRecordAfter(data, offset, next) : undefined;
+        const cut =
+          isLast && err instanceof RecordCorruptError ? cutShortAt(data, offset, zeroStart) : undefined;
+        if (err instanceof RecordTornError || cut !== undefined) {
+          const after = isLast ? intactRecordAfter(data, offset, next, zeroStart) : undefined;
+          const reason =
+            cut === undefined
+              ? (err as RecordTornError).reason
+              : `${(err as RecordCorruptError).reason}, and from byte ${cut} on the file holds only the ` +
+                'zeros it was preallocated with: the write stopped there';
           if (isLast && after === undefined) {
-            return { records, next, torn: { index, offset, size: data.length, reason: err.reason } };
+            return { records, next, torn: { index, offset, size: data.length, reason } };
           }
           const problem =
             after === undefined
-              ? `torn record in a journal file that is not the last one (the journal goes on after it): ${err.reason}`
-              : `damaged record where seq ${next} was expected: ${err.reason}, yet an intact record with seq ` +
+              ? `torn record in a journal file that is not the last one (the journal goes on after it): ${reason}`
+              : `damaged record where seq ${next} was expected: ${reason}, yet an intact record with seq ` +
                 `${after.seq} follows at byte ${after.offset}, so this is not an interrupted write`;
           return { records, next, fault: { index, offset, problem } };
         }
@@ -358,14 +386,18 @@ const SEQ_LOOKAHEAD = 1 << 20;
 
 /**
  * The first intact record after `from` whose seq is one the journal could still reach (≥ the
- * damaged record's seq). The seq field is compared before the checksum, so the scan is cheap.
+ * damaged record's seq). The seq field is compared before the checksum, so the scan is cheap. No
+ * record starts at or past `zeroStart` (its length field would be zero), so a zero tail of
+ * megabytes is not scanned.
  */
 function intactRecordAfter(
   data: Uint8Array,
   from: number,
   expectedSeq: number,
+  zeroStart: number,
 ): { offset: number; seq: number } | undefined {
-  for (let offset = from + 1; offset + RECORD_HEADER_BYTES <= data.length; offset++) {
+  const last = Math.min(data.length - RECORD_HEADER_BYTES, zeroStart - 1);
+  for (let offset = from + 1; offset <= last; offset++) {
     const seq = readU32(data, offset + 8) * 0x1_0000_0000 + readU32(data, offset + 12);
     if (seq < expectedSeq || seq >= expectedSeq + SEQ_LOOKAHEAD) continue;
     if (intactRecordSeq(data, offset) === seq) return { offset, seq };

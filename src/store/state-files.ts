@@ -98,11 +98,15 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** One logical write; loops over short writes, which regular files allow (e.g. near a full disk). */
-export async function writeFully(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+/**
+ * One logical write; loops over short writes, which regular files allow (e.g. near a full disk).
+ * With `position`, the bytes go to that file offset (pwrite) instead of the current one.
+ */
+export async function writeFully(handle: FileHandle, bytes: Uint8Array, position?: number): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset, null);
+    const at = position === undefined ? null : position + offset;
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset, at);
     if (bytesWritten <= 0) throw new Error(`write() wrote ${bytesWritten} of ${bytes.length - offset} bytes`);
     offset += bytesWritten;
   }

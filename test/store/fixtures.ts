@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from '../../src/store/crc32.js';
 import { JournalWriter } from '../../src/store/journal.js';
-import { decodeRecord, packPayload } from '../../src/store/record-codec.js';
+import { decodeRecord, packPayload, zeroTailStart } from '../../src/store/record-codec.js';
 import type { RecoveryResult } from '../../src/store/recovery.js';
 import { SNAPSHOT_HEADER_BYTES } from '../../src/store/snapshot.js';
 import { onCleanup } from '../helpers/cleanup.js';
@@ -50,31 +50,36 @@ export async function writeJournal(
   await journal.close();
 }
 
-/** Byte offset of every record in a journal file, and the file's size. */
-export function recordOffsets(path: string): { offsets: number[]; size: number } {
+/**
+ * Every record in a journal file, decoded, with its offset; `end` is where the records end, which
+ * is before the file's `size` when the writer preallocated it (a zero tail, journal.ts).
+ */
+function scanJournalFile(path: string): {
+  records: { seq: number; record: unknown; offset: number }[];
+  end: number;
+  size: number;
+} {
   const data = readFileSync(path);
-  const offsets: number[] = [];
+  const zeroStart = zeroTailStart(data);
+  const records: { seq: number; record: unknown; offset: number }[] = [];
   let offset = 0;
   for (;;) {
-    const decoded = decodeRecord(data, offset);
-    if (decoded === undefined) break;
-    offsets.push(offset);
+    const decoded = offset < zeroStart ? decodeRecord(data, offset) : undefined;
+    if (decoded === undefined) return { records, end: offset, size: data.length };
+    records.push({ seq: decoded.seq, record: decoded.record, offset });
     offset = decoded.end;
   }
-  return { offsets, size: data.length };
 }
 
-/** Every record in a journal file, decoded. */
+/** Byte offset of every record in a journal file, where they end, and the file's size. */
+export function recordOffsets(path: string): { offsets: number[]; end: number; size: number } {
+  const { records, end, size } = scanJournalFile(path);
+  return { offsets: records.map((r) => r.offset), end, size };
+}
+
+/** Every record in a journal file, decoded (up to its zero tail, if it has one). */
 export function readJournalFile(path: string): { seq: number; record: unknown }[] {
-  const data = readFileSync(path);
-  const out: { seq: number; record: unknown }[] = [];
-  let offset = 0;
-  for (;;) {
-    const decoded = decodeRecord(data, offset);
-    if (decoded === undefined) return out;
-    out.push({ seq: decoded.seq, record: decoded.record });
-    offset = decoded.end;
-  }
+  return scanJournalFile(path).records.map(({ seq, record }) => ({ seq, record }));
 }
 
 /**

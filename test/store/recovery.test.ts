@@ -173,7 +173,7 @@ describe('recover', () => {
     expect(seqs(await recover(dir))).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it('treats a zero-filled tail as a torn write', async () => {
+  it('takes a zero-filled tail of the last file as its normal end: cut off, without a warning', async () => {
     const dir = tempStateDir();
     await writeJournal(dir, 3);
     const path = join(dir, journalName(1));
@@ -181,8 +181,20 @@ describe('recover', () => {
     appendFileSync(path, Buffer.alloc(4096));
     const result = await recover(dir);
     expect(seqs(result)).toEqual([1, 2, 3]);
-    expect(result.warnings[0]).toMatch(/torn record at byte \d+ \(the last 4096 bytes are all zero/);
+    expect(result).toMatchObject({ lastSeq: 3, warnings: [], dropped: [] });
     expect(statSync(path).size).toBe(size);
+  });
+
+  it('still refuses a zero-filled tail in a journal file that is not the last one', async () => {
+    const dir = tempStateDir();
+    await writeJournal(dir, 6, { rotateBefore: [4] });
+    const first = join(dir, journalName(1));
+    const { end } = recordOffsets(first);
+    appendFileSync(first, Buffer.alloc(4096));
+    const err = await recoveryError(dir);
+    expect(err.file).toBe(first);
+    expect(err.offset).toBe(end);
+    expect(err.problem).toMatch(/^torn record in a journal file that is not the last one .*all zero/);
   });
 
   it('refuses a flipped bit in the middle of the journal, naming the file, the offset and what to do', async () => {
