@@ -17,11 +17,10 @@
  */
 import { type FileHandle, mkdir, open, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFully } from '../store/state-files.js';
+import { AuditBatch, type AuditRun, writeChunks } from './audit-batch.js';
 import type { AuditEvent } from './audit-events.js';
 import {
   type AuditFile,
-  type AuditRecord,
   auditFileName,
   auditLineHash,
   type ChainHead,
@@ -164,14 +163,15 @@ export interface AuditLogOptions {
    */
   readonly onError?: (err: Error) => void;
   /**
-   * Lines appended while this much (in UTF-16 characters, ~bytes) already waits to be written are
-   * dropped and reported; default 64 Mi.
+   * Lines appended while this many bytes already wait to be written are dropped and reported;
+   * default 64 MiB.
    */
   readonly maxBacklogBytes?: number;
   /**
    * How long appended lines wait before a write starts, so that a busy daemon writes a batch every
    * few milliseconds instead of once per event-loop turn (each write is a system call on the libuv
-   * thread pool and its own promise). `flush()` and `close()` do not wait. Default 20 ms.
+   * thread pool and its own promise); the lines appended during a write wait as long again.
+   * `flush()` and `close()` do not wait. Default 20 ms.
    */
   readonly batchDelayMs?: number;
 }
@@ -183,18 +183,6 @@ export interface AuditLogStats {
   readonly writes: number;
   /** Lines dropped: failed writes, or a backlog over its limit. */
   readonly lost: number;
-}
-
-/**
- * Queued lines of one file day, in seq order, their text joined as they come (one string per
- * write instead of an object per line; the day changes only at midnight).
- */
-interface QueuedRun {
-  readonly day: string;
-  readonly firstSeq: number;
-  lastSeq: number;
-  lines: number;
-  text: string;
 }
 
 /** A range of lost lines not yet reported. */
@@ -218,8 +206,9 @@ const stopTimer: (timer: NodeJS.Timeout) => void = globalThis.clearTimeout;
  * queued and writes it with one write per file, so nothing here slows a checkout (issue 7).
  *
  * Not fsync'd, on purpose: the lease journal is the durable record of state changes (DESIGN §3.6);
- * the audit trail is its readable history. A crash can lose the lines of the last few milliseconds
- * and leave a torn last line, which the next open cuts away (and reports).
+ * the audit trail is its readable history. A crash can lose the lines not yet written (those of
+ * the last `batchDelayMs` and of a write in flight) and leave a torn last line, which the next open
+ * cuts away (and reports).
  *
  * A failed write never throws into the caller and never stops the daemon: it is reported through
  * `onError`, the batch is DROPPED (not retried: a full or broken disk would otherwise grow the
@@ -239,8 +228,8 @@ export class AuditLog {
   /** The day of the file lines go to now; undefined until the first line of a new trail. */
   #day: string | undefined;
 
-  #queue: QueuedRun[] = [];
-  #queuedBytes = 0;
+  /** The lines appended and not yet handed to the write loop. */
+  #queue = new AuditBatch();
   /** The seq of the last line put in the queue (lines dropped at append never are). */
   #lastQueued: number;
   /** Every queued line up to this seq is written or dropped. */
@@ -261,11 +250,15 @@ export class AuditLog {
   #retention: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
   #stats = { lines: 0, writes: 0, lost: 0 };
-  /** The cache of #timestamp: the last ms and its text, the last second and its text up to ".". */
+  /**
+   * The cache of #timestamp: the last ms and its text, the last second and its text up to ".",
+   * and the UTC day (YYYY-MM-DD) of that text.
+   */
   #tsMs = Number.NaN;
   #tsText = '';
   #tsSecond = Number.NaN;
   #tsPrefix = '';
+  #tsDay = '';
 
   private constructor(options: AuditLogOptions, head: ChainHead, day: string | undefined) {
     this.dir = options.dir;
@@ -345,40 +338,36 @@ export class AuditLog {
   }
 
   /**
-   * Numbers, timestamps and chains `event`, queues its line and returns the record. Never waits
-   * for I/O and never throws for I/O (see the class comment); throws AuditClosedError after
+   * Numbers, timestamps and chains `event`, queues its line and returns its seq. Never waits for
+   * I/O and never throws for I/O (see the class comment); throws AuditClosedError after
    * `close()`, and TypeError, recording nothing, for an event JSON cannot encode (a cycle).
    * A bigint (e.g. from a decoded admin argument) is written as a decimal string. `ms` is the
    * line's wall-clock time (default: the log's clock now), for a caller that needs it as a number.
+   *
+   * It returns the seq only (`lastHash` has the line's `h`): the daemon calls this twice per
+   * checkout + checkin cycle on its busiest thread, and a record object of every line, which only
+   * tests looked at, cost a copy of the event each time (issue 8).
    */
-  append(event: AuditEvent, ms: number = this.#wallClock()): AuditRecord {
+  append(event: AuditEvent, ms: number = this.#wallClock()): number {
     if (this.#closing !== undefined) throw new AuditClosedError();
     const seq = this.#seq + 1;
     const ts = this.#timestamp(ms);
-    const prev = this.#hash;
-    const s = lineContent(seq, ts, event, prev);
+    const s = lineContent(seq, ts, event, this.#hash);
     const h = auditLineHash(s);
-    const text = `${s.slice(0, -1)},"h":"${h}"}\n`;
     this.#seq = seq;
     this.#hash = h;
-    const day = ts.slice(0, 10);
+    const day = this.#tsDay;
     if (this.#day === undefined || day > this.#day) this.#day = day;
-    if (this.#queuedBytes >= this.#maxBacklogBytes) {
+    if (this.#queue.bytes >= this.#maxBacklogBytes) {
       // The disk is not keeping up: dropping beats growing without bound; reported after the
       // next write that succeeds (or at close), as one error for the whole run of lost lines.
-      this.#lose(seq, seq, `the write backlog exceeded ${this.#maxBacklogBytes} characters`);
+      this.#lose(seq, seq, `the write backlog exceeded ${this.#maxBacklogBytes} bytes`);
     } else {
-      const run = this.#queue.at(-1);
-      if (run !== undefined && run.day === this.#day) {
-        run.text += text;
-        run.lastSeq = seq;
-        run.lines++;
-      } else this.#queue.push({ day: this.#day, firstSeq: seq, lastSeq: seq, lines: 1, text });
-      this.#queuedBytes += text.length;
+      this.#queue.add(this.#day, seq, s, h);
       this.#lastQueued = seq;
       this.#kick();
     }
-    return { seq, ts, ...event, prev, h } as unknown as AuditRecord;
+    return seq;
   }
 
   /**
@@ -394,6 +383,7 @@ export class AuditLog {
       text = `${this.#tsPrefix}${MILLIS[ms - second * 1000]}Z`;
     } else {
       text = new Date(ms).toISOString();
+      this.#tsDay = text.slice(0, 10);
       // Every ISO string ends in ".sssZ" (extended years included); a fraction of a ms (a fake
       // clock) is cut by Date, so only whole ms take the shortcut above.
       if (Number.isInteger(ms)) {
@@ -447,21 +437,27 @@ export class AuditLog {
     this.#scheduled.unref?.();
   }
 
-  /** The write loop: one batch at a time until the queue is empty. Never rejects. */
+  /**
+   * The write loop: writes the batch queued, then the lines appended meanwhile at once while
+   * someone waits for them in flush(), and otherwise `batchDelayMs` later. Under steady load the
+   * lines appended during a write used to follow it at once: a write of a few dozen lines each
+   * time, and each write costs tens of µs of CPU (the call, its promise, the thread pool), which
+   * showed per line (issue 8). Never rejects.
+   */
   async #run(): Promise<void> {
     this.#writing = true;
-    while (this.#queue.length > 0) {
-      const batch = this.#queue;
-      this.#queue = [];
-      this.#queuedBytes = 0;
+    while (!this.#queue.empty) {
+      const batch = this.#queue.take();
       // A batch spans two files (two runs) only across a rotation; each run is one write.
       for (const run of batch) await this.#write(run);
       this.#settle(batch.at(-1)!.lastSeq);
+      if (this.#waiters.length === 0) break;
     }
     this.#writing = false;
+    if (!this.#queue.empty) this.#kick();
   }
 
-  async #write(run: QueuedRun): Promise<void> {
+  async #write(run: AuditRun): Promise<void> {
     const { day } = run;
     const path = join(this.dir, auditFileName(day));
     try {
@@ -478,7 +474,7 @@ export class AuditLog {
           this.#rotatedDay = day;
         }
       }
-      await writeFully(this.#handle!, Buffer.from(run.text, 'utf8'));
+      await writeChunks(this.#handle!, run.chunks);
       this.#stats.writes++;
       this.#stats.lines += run.lines;
       this.#failing = false;

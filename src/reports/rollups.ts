@@ -153,9 +153,17 @@ export class UsageRollups {
    * time it knows) and the lines read back (whose ISO time is parsed once) need no copy.
    */
   applyAt(record: AuditEvent & { readonly seq: number }, ts: number): boolean {
-    if (record.seq <= this.seq) return false;
+    return this.applyEvent(record, record.seq, ts);
+  }
+
+  /**
+   * apply() for an event with its seq and time given apart: the daemon applies the events it
+   * appends as they are, without building a record of each (server/history.ts).
+   */
+  applyEvent(record: AuditEvent, seq: number, ts: number): boolean {
+    if (seq <= this.seq) return false;
     const first = this.seq === 0;
-    this.seq = record.seq;
+    this.seq = seq;
     if (first && record.t !== 'start' && record.t !== 'stop') {
       // The trail starts mid-stream (older files pruned): count from its first record.
       this.running = true;

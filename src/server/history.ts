@@ -30,7 +30,7 @@ import {
   auditLease,
   START_LEASE_LIMIT,
 } from '../reports/audit-events.js';
-import { AuditLog, type AuditRecord } from '../reports/audit-log.js';
+import { AuditLog } from '../reports/audit-log.js';
 import type { UsageRollups } from '../reports/rollups.js';
 import { catchUp, loadUsage, saveUsage } from '../reports/usage-store.js';
 import type { Logger } from './logger.js';
@@ -49,9 +49,10 @@ export interface HistoryOptions {
 /** Where the rollups stand against the trail (see the header). */
 type RollupsState = 'catching-up' | 'current' | 'failed';
 
-/** A record appended while catching up, with its time, waiting its turn. */
+/** A record appended while catching up, with its seq and time, waiting its turn. */
 interface PendingRecord {
-  readonly record: AuditRecord;
+  readonly event: AuditEvent;
+  readonly seq: number;
   readonly ms: number;
 }
 
@@ -134,23 +135,27 @@ export class History {
       return;
     }
     // Synchronously, so no record is appended between these and the state change.
-    for (const { record, ms } of this.#pending) this.rollups.applyAt(record, ms);
+    for (const { event, seq, ms } of this.#pending) this.rollups.applyEvent(event, seq, ms);
     this.#pending = [];
     this.#state = 'current';
   }
 
-  /** Appends one event to the audit trail and the rollups. */
-  record(event: AuditEvent): AuditRecord | undefined {
+  /**
+   * Appends one event to the audit trail and the rollups; returns its seq (undefined once closed).
+   * The rollups take the event itself with its seq and time, as the line records them: no record
+   * object is built for them (this runs twice per checkout + checkin cycle).
+   */
+  record(event: AuditEvent): number | undefined {
     if (this.#closed) return undefined;
     const now = this.wallClock();
-    const record = this.audit.append(event, now);
-    if (this.#state === 'failed') return record;
+    const seq = this.audit.append(event, now);
+    if (this.#state === 'failed') return seq;
     // The record's time as the trail keeps it (whole ms: its ISO \`ts\` truncates as Date does, and
     // \`+ 0\` turns -0 into 0 as Date.parse would): the rollups must see what a rebuild sees.
     const ms = Math.trunc(now) + 0;
-    if (this.#state === 'current') this.rollups.applyAt(record, ms);
-    else this.#pending.push({ record, ms });
-    return record;
+    if (this.#state === 'current') this.rollups.applyEvent(event, seq, ms);
+    else this.#pending.push({ event, seq, ms });
+    return seq;
   }
 
   /** A reload: the audit line, and the licensed seats of features added (and 0 for removed ones). */

@@ -90,6 +90,17 @@ function grant(i: number): AuditEvent {
   };
 }
 
+/** The lines of the events in 'writes the very bytes recorded …', as written before issue 8. */
+const RECORDED_LINES = [
+  '{"seq":1,"ts":"2026-03-01T09:59:59.998Z","t":"start","version":"1.2.3","features":[{"name":"cad","seats":2}],"leaseCount":1,"leases":[{"lease":"L0","feature":"cad","user":"ada","host":"ws1","count":1,"type":"concurrent"}],"prev":"0000000000000000000000000000000000000000000000000000000000000000","h":"34b7e047afefac2c7e755f81915dda33724c435ea1583a9f6705cd94cd0165f1"}',
+  '{"seq":2,"ts":"2026-03-01T09:59:59.999Z","t":"grant","lease":"L1","feature":"cad","user":"zoë","host":"ws \\"1\\"\\\\\\n","count":2,"type":"concurrent","group":"eng","shared":true,"session":"S1","fencing":7,"prev":"34b7e047afefac2c7e755f81915dda33724c435ea1583a9f6705cd94cd0165f1","h":"1d49b20135ef4f51348f4e641e879a90bddb53232edcc39fb49dc5c3e4adbd67"}',
+  '{"seq":3,"ts":"2026-03-01T10:00:00.000Z","t":"release","lease":"L1","feature":"cad","user":"zoë","host":"ws \\"1\\"\\\\\\n","count":2,"type":"concurrent","group":"eng","shared":true,"prev":"1d49b20135ef4f51348f4e641e879a90bddb53232edcc39fb49dc5c3e4adbd67","h":"fb35f959ceed794b2d361e18f44914c7e904180fac5fc60a41cfb2d95f88ceb2"}',
+  '{"seq":4,"ts":"2026-03-01T10:00:00.997Z","t":"deny","feature":"cad","user":"🚀\\ud800","host":"ws1","count":1,"code":"NO_SEATS","prev":"fb35f959ceed794b2d361e18f44914c7e904180fac5fc60a41cfb2d95f88ceb2","h":"7b6cee59e9e5eb504b1c2776cdb62c274df7cc9a269016dd0965c7728e0b75db"}',
+  '{"seq":5,"ts":"2026-03-01T10:00:00.997Z","t":"admin","action":"free","admin":"root","peer":"unix","detail":{"user":"bob","big":"12345678901234567890"},"prev":"7b6cee59e9e5eb504b1c2776cdb62c274df7cc9a269016dd0965c7728e0b75db","h":"155737c77732ddede709a4962fb4deb657e70512998298139b0fcd9f95b65531"}',
+  '{"seq":6,"ts":"2026-03-01T10:00:00.998Z","t":"release","lease":"L0","feature":"cad","user":"ada","host":"ws1","count":1,"type":"concurrent","prev":"155737c77732ddede709a4962fb4deb657e70512998298139b0fcd9f95b65531","h":"09927676ff424c38186ec4e59a340c0cbf0cf59029a450abb5a8fe84ad82cd6c"}',
+  '{"seq":7,"ts":"2026-03-01T11:00:00.998Z","t":"stop","prev":"09927676ff424c38186ec4e59a340c0cbf0cf59029a450abb5a8fe84ad82cd6c","h":"adda28a6bd0f5f9c82c1e555079fedf8214eb65384d17eb4f84b5e1bdb371a9b"}',
+];
+
 function linesOf(path: string): string[] {
   const text = readFileSync(path, 'utf8');
   expect(text.endsWith('\n') || text === '').toBe(true);
@@ -119,23 +130,95 @@ describe('AuditLog: format', () => {
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect([log.lastSeq, log.lastHash]).toEqual([0, ZERO_HASH]);
 
-    const r1 = log.append(grant(1));
+    expect(log.append(grant(1))).toBe(1);
+    const h1 = log.lastHash;
     clock.advance(5);
-    const r2 = log.append({ t: 'stop' });
+    expect(log.append({ t: 'stop' })).toBe(2);
     await log.flush();
 
     const lines = linesOf(join(dir, 'audit-2025-03-04.jsonl'));
     expect(lines).toHaveLength(2);
     const expected1 = { seq: 1, ts: '2025-03-04T10:00:00.123Z', ...grant(1), prev: ZERO_HASH };
     const s1 = JSON.stringify(expected1);
-    const h1 = createHash('sha256').update(s1).digest('hex');
+    expect(h1).toBe(createHash('sha256').update(s1).digest('hex'));
     expect(lines[0]).toBe(`${s1.slice(0, -1)},"h":"${h1}"}`);
-    expect(r1).toEqual({ ...expected1, h: h1 });
-    expect(r2).toMatchObject({ seq: 2, ts: '2025-03-04T10:00:00.128Z', t: 'stop', prev: h1 });
-    expect(JSON.parse(lines[1]!)).toEqual(r2);
+    const r2 = JSON.parse(lines[1]!) as AuditRecord;
+    expect(r2).toEqual({ seq: 2, ts: '2025-03-04T10:00:00.128Z', t: 'stop', prev: h1, h: r2.h });
     expect(Object.keys(r2)).toEqual(['seq', 'ts', 't', 'prev', 'h']);
     expect([log.lastSeq, log.lastHash]).toEqual([2, r2.h]);
     expect(recordTime(r2)).toBe(Date.UTC(2025, 2, 4, 10, 0, 0, 128));
+  });
+
+  it('writes the very bytes recorded from the writer before issue 8 (escapes, non-ASCII, bigint, sub-ms clock)', async () => {
+    // Recorded with the audit log of commit 90bfc09 (lines built as strings): the writer that
+    // encodes lines straight into buffers must not change a byte. Members left undefined (the
+    // daemon's lease events carry `group` and `shared` so) are absent from the line.
+    const dir = tempDir();
+    const clock = fakeClock(Date.UTC(2026, 2, 1, 9, 59, 59, 998));
+    const { log } = await openLog(dir, clock);
+    const host = 'ws "1"\\\n';
+    const events: AuditEvent[] = [
+      {
+        t: 'start',
+        version: '1.2.3',
+        features: [{ name: 'cad', seats: 2 }],
+        leaseCount: 1,
+        leases: [{ lease: 'L0', feature: 'cad', user: 'ada', host: 'ws1', count: 1, type: 'concurrent' }],
+      },
+      {
+        t: 'grant',
+        lease: 'L1',
+        feature: 'cad',
+        user: 'zoë',
+        host,
+        count: 2,
+        type: 'concurrent',
+        group: 'eng',
+        shared: true,
+        session: 'S1',
+        fencing: 7,
+      },
+      {
+        t: 'release',
+        lease: 'L1',
+        feature: 'cad',
+        user: 'zoë',
+        host,
+        count: 2,
+        type: 'concurrent',
+        group: 'eng',
+        shared: true,
+      },
+      { t: 'deny', feature: 'cad', user: '🚀\ud800', host: 'ws1', count: 1, code: 'NO_SEATS' },
+      {
+        t: 'admin',
+        action: 'free',
+        admin: 'root',
+        peer: 'unix',
+        detail: { user: 'bob', big: 12345678901234567890n },
+      },
+      {
+        t: 'release',
+        lease: 'L0',
+        feature: 'cad',
+        user: 'ada',
+        host: 'ws1',
+        count: 1,
+        type: 'concurrent',
+        group: undefined,
+        shared: undefined,
+      },
+      { t: 'stop' },
+    ];
+    const steps = [0, 1, 1.6, 997, 0, 1, 3_600_000];
+    events.forEach((event, i) => {
+      clock.advance(steps[i]!);
+      expect(log.append(event)).toBe(i + 1);
+    });
+    await log.close();
+    expect(filesIn(dir)).toEqual(['audit-2026-03-01.jsonl']);
+    expect(readFileSync(join(dir, 'audit-2026-03-01.jsonl'), 'utf8')).toBe(`${RECORDED_LINES.join('\n')}\n`);
+    expect(log.lastHash).toBe('adda28a6bd0f5f9c82c1e555079fedf8214eb65384d17eb4f84b5e1bdb371a9b');
   });
 
   it('writes a bigint (e.g. a decoded admin argument) as a decimal string', async () => {
@@ -154,9 +237,10 @@ describe('AuditLog: chain, rotation and restart', () => {
     const dir = tempDir();
     const clock = fakeClock(Date.UTC(2025, 5, 30, 23, 0));
     const { log, errors } = await openLog(dir, clock);
-    const records: AuditRecord[] = [];
+    const hashes: string[] = [];
     for (let i = 1; i <= 2000; i++) {
-      records.push(log.append(i % 3 === 0 ? grant(i) : deny(i)));
+      log.append(i % 3 === 0 ? grant(i) : deny(i));
+      hashes.push(log.lastHash);
       clock.advance(3_600); // 2000 × 3.6 s = 2 h: crosses midnight at line 1000
     }
     await log.close();
@@ -167,7 +251,7 @@ describe('AuditLog: chain, rotation and restart', () => {
     // The chain runs across the files.
     const first = JSON.parse(linesOf(join(dir, 'audit-2025-07-01.jsonl'))[0]!);
     expect(first.seq).toBe(1001);
-    expect(first.prev).toBe(records[999]!.h);
+    expect(first.prev).toBe(hashes[999]);
     expect(await verifyAudit(dir)).toEqual({
       ok: true,
       files: 2,
@@ -189,9 +273,12 @@ describe('AuditLog: chain, rotation and restart', () => {
 
     const second = await openLog(dir, clock);
     expect([second.log.lastSeq, second.log.lastHash]).toEqual([5, lastHash]);
-    const r6 = second.log.append({ t: 'start', version: '0.1.0', features: [], leases: [] });
-    expect(r6).toMatchObject({ seq: 6, prev: lastHash });
+    expect(second.log.append({ t: 'start', version: '0.1.0', features: [], leases: [] })).toBe(6);
     await second.log.close();
+    expect(JSON.parse(linesOf(join(dir, 'audit-2025-01-10.jsonl'))[5]!)).toMatchObject({
+      seq: 6,
+      prev: lastHash,
+    });
 
     clock.advance(3 * DAY);
     const third = await openLog(dir, clock);
@@ -277,9 +364,9 @@ describe('AuditLog: chain, rotation and restart', () => {
     const { log } = await openLog(dir, clock);
     log.append(deny(1));
     clock.advance(-60_000); // NTP steps the clock back to 2025-01-10T23:59:05
-    const r2 = log.append(deny(2));
+    log.append(deny(2));
     await log.close();
-    expect(r2.ts).toBe('2025-01-10T23:59:05.000Z');
+    expect(JSON.parse(linesOf(join(dir, 'audit-2025-01-11.jsonl'))[1]!).ts).toBe('2025-01-10T23:59:05.000Z');
     expect(filesIn(dir)).toEqual(['audit-2025-01-11.jsonl']);
     expect(await verifyAudit(dir)).toMatchObject({ ok: true, lines: 2 });
   });
@@ -320,6 +407,22 @@ describe('AuditLog: never in the caller’s way', () => {
     await flushed;
     await log.flush();
     expect(log.stats).toEqual({ lines: 100, writes: 2, lost: 0 });
+  });
+
+  it('lines appended during a write nobody waits for wait the batch delay, not the write before', async () => {
+    // Back-to-back writes under steady load cost a write per few dozen lines (issue 8).
+    const dir = tempDir();
+    const { log } = await openLog(dir, fakeClock(Date.UTC(2025, 0, 1, 12)), { batchDelayMs: 60_000 });
+    log.append(deny(1));
+    const flushed = log.flush();
+    // The write loop started on a 0 ms timer made before this one: the write is in flight now.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    log.append(deny(2));
+    await flushed;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(log.stats).toEqual({ lines: 1, writes: 1, lost: 0 });
+    await log.flush();
+    expect(log.stats).toEqual({ lines: 2, writes: 2, lost: 0 });
   });
 
   it('a failed write (the directory replaced by a file) is reported, never thrown; the gap shows in verify', async () => {
@@ -473,7 +576,11 @@ describe('readAudit', () => {
     const { log } = await openLog(dir, clock);
     const records: AuditRecord[] = [];
     for (let i = 1; i <= 30; i++) {
-      records.push(log.append(deny(i)));
+      // The record as the line holds it: `{ seq, ts, ...event, prev, h }`.
+      const prev = log.lastHash;
+      const seq = log.append(deny(i));
+      const ts = new Date(clock.now()).toISOString();
+      records.push({ seq, ts, ...deny(i), prev, h: log.lastHash } as unknown as AuditRecord);
       clock.advance(0.1 * DAY); // 10 lines a day over 2025-04-01..03
     }
     await log.close();

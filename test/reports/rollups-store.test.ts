@@ -42,8 +42,7 @@ async function writeTrail(stateDir: string, events: AuditEvent[]): Promise<Usage
   });
   const live = new UsageRollups();
   for (const event of events) {
-    const record = log.append(event);
-    live.apply({ ...record, ts: Date.parse(record.ts) });
+    live.applyEvent(event, log.append(event), now);
     now += 20 * MIN;
   }
   await log.close();

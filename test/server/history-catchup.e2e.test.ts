@@ -15,6 +15,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LeaseholdClient } from '../../src/client/client.js';
 import { parseConfig } from '../../src/config/load.js';
+import type { AuditEvent } from '../../src/reports/audit-events.js';
 import { AuditLog } from '../../src/reports/audit-log.js';
 import { readAudit } from '../../src/reports/audit-reader.js';
 import { verifyAudit } from '../../src/reports/audit-verify.js';
@@ -68,34 +69,31 @@ async function crashedState(stateDir: string, saved: boolean): Promise<number> {
     wallClock: () => now,
   });
   const rollups = new UsageRollups();
-  const apply = (record: ReturnType<AuditLog['append']>) => {
-    if (record.seq <= SAVED_AT) rollups.applyAt(record, Date.parse(record.ts));
+  const apply = (event: AuditEvent) => {
+    const seq = log.append(event);
+    if (seq <= SAVED_AT) rollups.applyEvent(event, seq, now);
   };
-  apply(
-    log.append({
-      t: 'start',
-      version: 'old',
-      features: [{ name: 'cad', seats: 2 }],
-      leaseCount: 0,
-      leases: [],
-    }),
-  );
+  apply({
+    t: 'start',
+    version: 'old',
+    features: [{ name: 'cad', seats: 2 }],
+    leaseCount: 0,
+    leases: [],
+  });
   for (let i = 0; i < GRANTS; i++) {
     now += 1000;
-    apply(
-      log.append({
-        t: 'grant',
-        lease: `L${i}`,
-        feature: 'cad',
-        user: `u${i % 7}`,
-        host: 'ws',
-        count: 1,
-        type: 'concurrent',
-        ...(i % 3 === 0 ? { group: 'eng' } : {}),
-        session: `s${i % 5}`,
-        fencing: i + 1,
-      }),
-    );
+    apply({
+      t: 'grant',
+      lease: `L${i}`,
+      feature: 'cad',
+      user: `u${i % 7}`,
+      host: 'ws',
+      count: 1,
+      type: 'concurrent',
+      ...(i % 3 === 0 ? { group: 'eng' } : {}),
+      session: `s${i % 5}`,
+      fencing: i + 1,
+    });
   }
   await log.close();
   if (saved) await saveUsage(stateDir, rollups);
