@@ -198,7 +198,7 @@ export class LeaseEngine {
    */
   checkout(sessionId: string, request: CheckoutRequest): LeaseView {
     return this.#mutate((now) => {
-      const result = this.#flow.checkout(sessionId, { ...request, waitMs: 0 }, now);
+      const result = this.#flow.checkout(sessionId, request, now, 0);
       if (result.kind === 'granted') return result.lease;
       // Only a retry of a key whose checkout waits gets here: answer with what it waits for.
       throw this.#queues.waiter(result.waiter.ticket)!.denial;

@@ -11,32 +11,41 @@
 
 type Listener<P> = (payload: P) => void;
 
-type QueuedEvent<M> = { [E in keyof M]: { readonly name: E; readonly payload: M[E] } }[keyof M];
-
 export interface ListenerFailure {
   readonly event: string;
   readonly error: unknown;
 }
 
+const NO_FAILURES: readonly ListenerFailure[] = Object.freeze([]);
+
 export class EventQueue<M> {
-  readonly #listeners = new Map<keyof M, Set<Listener<never>>>();
-  #pending: QueuedEvent<M>[] = [];
+  /**
+   * Each event's listeners, an array replaced (never changed) by on/off: a delivery walks the array
+   * it started with, so a listener added or removed meanwhile takes effect from the next event, and
+   * no copy is made per event (issue 8: events are delivered on every checkout and checkin).
+   */
+  readonly #listeners = new Map<keyof M, readonly Listener<never>[]>();
+  /**
+   * The queued events' names and payloads, side by side (no wrapper object per event), in slots
+   * reused from call to call: the first `#queued` are this call's.
+   */
+  readonly #names: (keyof M | undefined)[] = [];
+  readonly #payloads: unknown[] = [];
+  #queued = 0;
   #delivering = false;
 
   on<E extends keyof M>(name: E, listener: Listener<M[E]>): void {
-    let set = this.#listeners.get(name);
-    if (set === undefined) {
-      set = new Set();
-      this.#listeners.set(name, set);
-    }
-    set.add(listener as Listener<never>);
+    const listeners = this.#listeners.get(name) ?? [];
+    if (listeners.includes(listener as Listener<never>)) return;
+    this.#listeners.set(name, [...listeners, listener as Listener<never>]);
   }
 
   off<E extends keyof M>(name: E, listener: Listener<M[E]>): void {
-    const set = this.#listeners.get(name);
-    if (set === undefined) return;
-    set.delete(listener as Listener<never>);
-    if (set.size === 0) this.#listeners.delete(name);
+    const listeners = this.#listeners.get(name);
+    if (listeners === undefined || !listeners.includes(listener as Listener<never>)) return;
+    const rest = listeners.filter((l) => l !== listener);
+    if (rest.length === 0) this.#listeners.delete(name);
+    else this.#listeners.set(name, rest);
   }
 
   /** Whether anyone listens, so the engine can skip building payloads nobody reads. */
@@ -46,36 +55,45 @@ export class EventQueue<M> {
 
   queue<E extends keyof M>(name: E, payload: M[E]): void {
     if (!this.#listeners.has(name)) return;
-    this.#pending.push({ name, payload } as QueuedEvent<M>);
+    const slot = this.#queued++;
+    this.#names[slot] = name;
+    this.#payloads[slot] = payload;
   }
 
   /**
    * Delivers every queued event in order and returns the listeners' failures. A call made while
    * delivering (from inside a listener) returns nothing: the outer delivery picks its events up.
    */
-  deliver(): ListenerFailure[] {
-    if (this.#delivering || this.#pending.length === 0) return [];
+  deliver(): readonly ListenerFailure[] {
+    if (this.#delivering || this.#queued === 0) return NO_FAILURES;
     this.#delivering = true;
-    const failures: ListenerFailure[] = [];
+    const names = this.#names;
+    const payloads = this.#payloads;
+    let failures: ListenerFailure[] | undefined;
     try {
-      // Index loop: listeners may queue more events while we deliver.
-      for (let i = 0; i < this.#pending.length; i++) {
-        const event = this.#pending[i]!;
-        const set = this.#listeners.get(event.name);
-        if (set === undefined) continue;
-        for (const listener of Array.from(set)) {
+      // Index loop against #queued: listeners may queue more events while we deliver.
+      for (let i = 0; i < this.#queued; i++) {
+        const name = names[i] as keyof M;
+        const payload = payloads[i] as M[keyof M];
+        // Delivered: the slot no longer keeps its payload alive.
+        names[i] = undefined;
+        payloads[i] = undefined;
+        const listeners = this.#listeners.get(name);
+        if (listeners === undefined) continue;
+        for (const listener of listeners) {
           try {
-            (listener as Listener<M[keyof M]>)(event.payload);
+            (listener as Listener<M[keyof M]>)(payload);
           } catch (error) {
-            failures.push({ event: String(event.name), error });
+            failures ??= [];
+            failures.push({ event: String(name), error });
           }
         }
       }
     } finally {
-      this.#pending = [];
+      this.#queued = 0;
       this.#delivering = false;
     }
-    return failures;
+    return failures ?? NO_FAILURES;
   }
 }
 

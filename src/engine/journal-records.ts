@@ -145,14 +145,13 @@ export function toJournalRecord<E extends EngineEventName>(
   name: E,
   payload: EngineEvents[E],
 ): JournalRecord | undefined {
-  // One switch over the event names; the casts narrow the payload to the name's (TS cannot
-  // correlate a generic key with its payload type).
-  const event = { name, payload } as {
-    [K in EngineEventName]: { name: K; payload: EngineEvents[K] };
-  }[EngineEventName];
-  switch (event.name) {
+  // One switch over the event names; each case casts the payload to its name's (TS cannot correlate
+  // a generic key with its payload type). No {name, payload} pair is built to narrow them together:
+  // this runs for every journaled event (issue 8).
+  const event = name as EngineEventName;
+  switch (event) {
     case 'sessionOpened': {
-      const { session, tokenHash } = event.payload;
+      const { session, tokenHash } = payload as EngineEvents['sessionOpened'];
       const { identity } = session;
       const record: SessionOpenedRecord = {
         t: JournalRecordType.SessionOpened,
@@ -164,10 +163,12 @@ export function toJournalRecord<E extends EngineEventName>(
       };
       return identity.display === undefined ? record : { ...record, d: identity.display };
     }
-    case 'sessionEnded':
-      return { t: JournalRecordType.SessionEnded, id: event.payload.sessionId, why: event.payload.reason };
+    case 'sessionEnded': {
+      const { sessionId, reason } = payload as EngineEvents['sessionEnded'];
+      return { t: JournalRecordType.SessionEnded, id: sessionId, why: reason };
+    }
     case 'granted': {
-      const { lease, key, claimOf } = event.payload;
+      const { lease, key, claimOf } = payload as EngineEvents['granted'];
       const record: { -readonly [K in keyof GrantedRecord]: GrantedRecord[K] } = {
         t: JournalRecordType.Granted,
         id: lease.id,
@@ -186,13 +187,17 @@ export function toJournalRecord<E extends EngineEventName>(
       return record;
     }
     case 'released':
-      return { t: JournalRecordType.Released, id: event.payload.lease.id };
-    case 'reclaimed':
-      return { t: JournalRecordType.Reclaimed, id: event.payload.lease.id, why: event.payload.reason };
-    case 'directoryChanged':
-      return { t: JournalRecordType.Directory, k: event.payload.kind, a: { ...event.payload.detail } };
+      return { t: JournalRecordType.Released, id: (payload as EngineEvents['released']).lease.id };
+    case 'reclaimed': {
+      const { lease, reason } = payload as EngineEvents['reclaimed'];
+      return { t: JournalRecordType.Reclaimed, id: lease.id, why: reason };
+    }
+    case 'directoryChanged': {
+      const { kind, detail } = payload as EngineEvents['directoryChanged'];
+      return { t: JournalRecordType.Directory, k: kind, a: { ...detail } };
+    }
     case 'blocked': {
-      const block = event.payload;
+      const block = payload as EngineEvents['blocked'];
       const record: { -readonly [K in keyof BlockPlacedRecord]: BlockPlacedRecord[K] } = {
         t: JournalRecordType.BlockPlaced,
         id: block.id,
@@ -205,13 +210,15 @@ export function toJournalRecord<E extends EngineEventName>(
       return record;
     }
     case 'unblocked':
-      return { t: JournalRecordType.BlockLifted, id: event.payload.id };
-    case 'configBaseline':
+      return { t: JournalRecordType.BlockLifted, id: (payload as EngineEvents['unblocked']).id };
+    case 'configBaseline': {
+      const { directory, named } = payload as EngineEvents['configBaseline'];
       return {
         t: JournalRecordType.ConfigBaseline,
-        d: structuredClone(event.payload.directory),
-        n: event.payload.named.map(({ feature, users }) => ({ f: feature, u: [...users] })),
+        d: structuredClone(directory),
+        n: named.map(({ feature, users }) => ({ f: feature, u: [...users] })),
       };
+    }
     case 'denied':
     case 'seatsChanged':
     case 'queued':

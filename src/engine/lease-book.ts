@@ -12,8 +12,7 @@ import {
 } from './engine-errors.js';
 import type { FeaturePool } from './feature-pool.js';
 import { compareLeaseViews, type LeaseRecord, toLeaseView } from './lease-record.js';
-import { CHECKED_IN, type LeaseEnding, LeaseTombstones } from './lease-tombstones.js';
-import { RequestKeys } from './request-keys.js';
+import { CHECKED_IN, EndedLeases, type LeaseEnding } from './lease-tombstones.js';
 import type { SessionRecord } from './session-record.js';
 import type { FeatureStatus, GroupUsage, LeaseFilter, LeaseView } from './types.js';
 
@@ -32,12 +31,11 @@ export class LeaseBook {
   readonly pools = new Map<string, FeaturePool>();
   readonly sessions = new Map<string, SessionRecord>();
   readonly #leases = new Map<string, LeaseRecord>();
-  readonly #tombstones: LeaseTombstones;
-  readonly #requestKeys: RequestKeys;
+  /** Tombstones and request keys of ended leases (lease-tombstones.ts). */
+  readonly #ended: EndedLeases;
 
   constructor(endedLeaseCacheSize: number, requestKeyCacheSize: number) {
-    this.#tombstones = new LeaseTombstones(endedLeaseCacheSize);
-    this.#requestKeys = new RequestKeys(requestKeyCacheSize);
+    this.#ended = new EndedLeases(endedLeaseCacheSize, requestKeyCacheSize);
   }
 
   lease(id: string): LeaseRecord | undefined {
@@ -55,7 +53,7 @@ export class LeaseBook {
 
   /** Whether an id is in use or remembered: a new lease must not be mistaken for an ended one. */
   isLeaseIdTaken(id: string): boolean {
-    return this.#leases.has(id) || this.#tombstones.has(id);
+    return this.#leases.has(id) || this.#ended.has(id);
   }
 
   /** Files a lease; false (and nothing filed) when its id is filed already. */
@@ -77,16 +75,12 @@ export class LeaseBook {
     this.#leases.delete(lease.id);
     lease.session.leases.delete(lease);
     lease.pool.detach(lease);
-    this.#tombstones.remember(lease.id, { sessionId: lease.session.id, fencing: lease.fencing, ending });
-    // A retry is answered from the session's leases while the lease is held, from here once it
-    // ended; an ended session sends no retries.
-    if (lease.key !== undefined && !lease.session.ended) {
-      this.#requestKeys.remember(lease.session.id, lease.key, {
-        leaseId: lease.id,
-        feature: lease.pool.name,
-        count: lease.count,
-      });
-    }
+    this.#ended.remember(lease, ending);
+  }
+
+  /** An ended session sends no retries: the index of its ended leases' keys goes. */
+  forgetSession(session: SessionRecord): void {
+    this.#ended.forgetSession(session.id);
   }
 
   standing(session: SessionRecord, leaseId: string, fencing: number): LeaseStanding {
@@ -95,7 +89,7 @@ export class LeaseBook {
       if (lease.session !== session) return { kind: 'not_held' };
       return lease.fencing === fencing ? { kind: 'held', lease } : { kind: 'wrong_fencing' };
     }
-    const tombstone = this.#tombstones.get(leaseId);
+    const tombstone = this.#ended.tombstone(leaseId);
     if (tombstone === undefined || tombstone.sessionId !== session.id) return { kind: 'not_held' };
     if (tombstone.ending === CHECKED_IN) {
       return { kind: 'checked_in', fencingMatches: tombstone.fencing === fencing };
@@ -119,10 +113,10 @@ export class LeaseBook {
       if (held.pool.name === feature && held.count === count) return held;
       throw keyUsedForOtherCheckout(key, { leaseId: held.id, feature: held.pool.name, count: held.count });
     }
-    const grant = this.#requestKeys.get(session.id, key);
+    const grant = this.#ended.keyed(session.id, key);
     if (grant === undefined) return undefined;
     if (grant.feature !== feature || grant.count !== count) throw keyUsedForOtherCheckout(key, grant);
-    const tombstone = this.#tombstones.get(grant.leaseId);
+    const tombstone = this.#ended.tombstone(grant.leaseId);
     if (tombstone === undefined) throw keyUsedForEndedLease(key, grant.leaseId);
     if (tombstone.ending === CHECKED_IN) throw keyUsedForCheckedInLease(key, grant.leaseId);
     throw leaseReclaimed(grant.leaseId, tombstone.ending);

@@ -125,7 +125,8 @@ export class QueueDesk {
 
   /** Grants every queue marked for a scan, then preempts idle leases where waiters are short of seats. */
   grantQueues(now: number): void {
-    if (this.#ctx.draining) return;
+    // Nothing marked (most calls): no Set iterator is made (issue 8: twice per engine call).
+    if (this.#toScan.size === 0 || this.#ctx.draining) return;
     // A Set visits entries added while it is iterated, so pools marked by these grants are scanned too.
     for (const pool of this.#toScan) {
       this.#toScan.delete(pool);
@@ -137,6 +138,8 @@ export class QueueDesk {
 
   /** Announces the new position of every waiter whose position changed since it was last told. */
   reportPositions(): void {
+    // Most calls move no queue: neither a Set iterator nor a clear(), which reallocates the Set.
+    if (this.#queueMoved.size === 0) return;
     for (const pool of this.#queueMoved) {
       let position = 0;
       for (const waiter of pool.queue) {

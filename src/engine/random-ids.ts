@@ -8,27 +8,52 @@ import { InternalError } from '../protocol/errors.js';
 
 export type RandomBytes = (bytes: number) => Buffer;
 
+/**
+ * A random source that can also hand out hex directly: uniqueHexId reads the id's hex straight
+ * from the pool, without the Buffer copy a RandomBytes call makes (issue 8: one id per checkout).
+ */
+export interface PooledRandom extends RandomBytes {
+  /** `bytes` fresh random bytes as lowercase hex; `bytes` at most POOL_BYTES. */
+  hex(bytes: number): string;
+}
+
 /** Bytes drawn from the CSPRNG per refill of the pool. */
 const POOL_BYTES = 4096;
 
 /**
  * The default source: node:crypto's CSPRNG, drawn 4 KiB at a time. One randomFillSync call per id
  * was most of the cost of a checkout; pooling keeps the same randomness, and no byte is handed out
- * twice (each caller gets a copy of a fresh slice).
+ * twice, whether as a Buffer (each caller gets a copy of a fresh slice) or as hex.
  */
-export function createPooledRandom(): RandomBytes {
+export function createPooledRandom(): PooledRandom {
   const pool = Buffer.alloc(POOL_BYTES);
   let offset = POOL_BYTES;
-  return (bytes) => {
-    if (bytes > POOL_BYTES) return randomBytes(bytes);
+  /** The offset of `bytes` fresh bytes in the pool, refilled when too few are left. */
+  const take = (bytes: number): number => {
     if (offset + bytes > POOL_BYTES) {
       randomFillSync(pool);
       offset = 0;
     }
-    const slice = Buffer.from(pool.subarray(offset, offset + bytes));
+    const start = offset;
     offset += bytes;
-    return slice;
+    return start;
   };
+  const random = (bytes: number): Buffer => {
+    if (bytes > POOL_BYTES) return randomBytes(bytes);
+    const start = take(bytes);
+    return Buffer.from(pool.subarray(start, start + bytes));
+  };
+  const hex = (bytes: number): string => {
+    if (bytes > POOL_BYTES) return randomBytes(bytes).toString('hex');
+    const start = take(bytes);
+    return pool.toString('hex', start, start + bytes);
+  };
+  return Object.assign(random, { hex });
+}
+
+/** Whether `random` is a CSPRNG pool of createPooledRandom's (the engine's default source). */
+export function isPooledRandom(random: RandomBytes): random is PooledRandom {
+  return typeof (random as Partial<PooledRandom>).hex === 'function';
 }
 
 /** 128-bit ids for sessions and leases: 32 lowercase hex characters. */
@@ -51,8 +76,9 @@ export function randomBuffer(random: RandomBytes, bytes: number): Buffer {
  * a real source; the retry limit turns a broken injected source into an error instead of a hang.
  */
 export function uniqueHexId(random: RandomBytes, taken: (id: string) => boolean): string {
+  const hex = isPooledRandom(random) ? random.hex : undefined;
   for (let attempt = 0; attempt < 8; attempt++) {
-    const id = randomBuffer(random, ID_BYTES).toString('hex');
+    const id = hex === undefined ? randomBuffer(random, ID_BYTES).toString('hex') : hex(ID_BYTES);
     if (!taken(id)) return id;
   }
   throw new InternalError('The random source keeps repeating itself: no unused id after 8 attempts.');
