@@ -169,6 +169,14 @@ export function toJournalRecord<E extends EngineEventName>(
     }
     case 'granted': {
       const { lease, key, claimOf } = payload as EngineEvents['granted'];
+      if (claimOf === undefined && lease.group === undefined) {
+        // The common grant, built whole: a record that gains fields after it is made needs a
+        // second allocation for them (issue 8: one record per checkout). Same fields, same order.
+        const { id, sessionId: s, feature: f, count: n, fencing: fe } = lease;
+        const ty = lease.type === LeaseType.Named ? 'n' : 'c';
+        const t = JournalRecordType.Granted;
+        return key === undefined ? { t, id, s, f, n, fe, ty } : { t, id, s, f, n, fe, k: key, ty };
+      }
       const record: { -readonly [K in keyof GrantedRecord]: GrantedRecord[K] } = {
         t: JournalRecordType.Granted,
         id: lease.id,

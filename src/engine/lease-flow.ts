@@ -49,6 +49,9 @@ export class LeaseFlow {
   /** The lease #grant last made a `granted` event for, and the view it carries (#grantedView). */
   #lastGrant: LeaseRecord | undefined = undefined;
   #lastGrantView: LeaseView | undefined = undefined;
+  /** #decideFor, bound once rather than in a closure per checkout. */
+  readonly #decideForWaiter = (waiter: WaiterRecord, block: QueueBlock): Admission =>
+    this.#decideFor(waiter, block);
   /** Whether a new lease id is taken already (see the constructor). */
   readonly #leaseIdTaken: (id: string) => boolean;
 
@@ -125,7 +128,7 @@ export class LeaseFlow {
     }
     if (this.#ctx.draining) throw this.#deny(session, feature, count, draining(pool, count));
     const priority = this.#ctx.directory.priorityOf(user, host);
-    const block = blockAhead(pool, priority, (waiter, ahead) => this.#decideFor(waiter, ahead));
+    const block = blockAhead(pool, priority, this.#decideForWaiter);
     const admission = this.#decide(pool, session, count, block);
     if (admission.granted) {
       return {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { LeaseEngine } from '../../src/engine/engine.js';
 import { EventQueue } from '../../src/engine/event-queue.js';
+import { toJournalRecord } from '../../src/engine/journal-records.js';
 import { createPooledRandom, isPooledRandom, uniqueHexId } from '../../src/engine/random-ids.js';
 import { harness, identity, TTL, thrown } from './fixtures.js';
 
@@ -128,6 +129,36 @@ describe('a checkout + checkin cycle', () => {
       engine.checkin(session, lease.id, lease.fencing);
     }
     expect(ids.size).toBe(500);
+  });
+});
+
+describe('journal records of grants', () => {
+  it('have the same fields in the same order whichever way they are built', () => {
+    const h = harness(
+      [CAD, { name: 'lab', seats: 4, model: 'concurrent', groupRules: [{ group: 'eng', max: 3 }] }],
+      { directory: { users: [], groups: [{ name: 'eng', users: ['alice'] }] } },
+    );
+    const id = h.open('alice');
+    const keyed = h.engine.checkout(id, { feature: 'cad', count: 2, key: 'k' });
+    h.engine.checkout(id, { feature: 'cad', count: 1 });
+    h.engine.checkout(id, { feature: 'lab', count: 1 });
+    const records = h.eventsOf('granted').map((event) => toJournalRecord('granted', event));
+    expect(records.map((record) => Object.keys(record ?? {}))).toEqual([
+      ['t', 'id', 's', 'f', 'n', 'fe', 'k', 'ty'],
+      ['t', 'id', 's', 'f', 'n', 'fe', 'ty'],
+      ['t', 'id', 's', 'f', 'n', 'fe', 'ty', 'gr'],
+    ]);
+    expect(records[0]).toEqual({
+      t: 'g',
+      id: keyed.id,
+      s: id,
+      f: 'cad',
+      n: 2,
+      fe: keyed.fencing,
+      k: 'k',
+      ty: 'c',
+    });
+    expect(records[2]).toMatchObject({ f: 'lab', ty: 'c', gr: 'eng' });
   });
 });
 
