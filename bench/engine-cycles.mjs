@@ -4,7 +4,7 @@
  * writes, so that changes to the engine can be compared in CPU time rather than in noisy
  * end-to-end throughput.
  *
- *   npm run build && node --expose-gc bench/engine-cycles.mjs [CYCLES] [--dist=DIR] [--json]
+ *   npm run build && node --expose-gc bench/engine-cycles.mjs [CYCLES] [--dist=DIR] [--bare] [--json]
  *
  * One feature of 1,000 seats, 64 sessions. Each round checks out one lease per session (with a
  * request key, as the SDK sends, through requestCheckout, as the checkout handler calls it) and then
@@ -12,6 +12,7 @@
  * are the daemon's: the journal's (toJournalRecord on every persisted event, src/server/persistence.ts),
  * the daemon's log lines (src/server/daemon.ts: the objects are built, the logger is a no-op, as at
  * log level warn), the audit trail's (src/reports/audit-events.ts) and the metrics counters'.
+ * `--bare` attaches none: the engine's own cost, with no event payload built.
  *
  * Reports CPU µs per cycle (process.cpuUsage, user + system) and bytes allocated on the V8 heap per
  * cycle (v8.GCProfiler: the heap growth plus what every GC in between collected). `--dist=DIR` runs
@@ -26,6 +27,7 @@ const cycles = Number(args.find((a) => /^\d+$/.test(a)) ?? 200_000);
 const distArg = args.find((a) => a.startsWith('--dist='));
 const dist = pathToFileURL(`${distArg === undefined ? 'dist' : distArg.slice('--dist='.length)}/`);
 const asJson = args.includes('--json');
+const bare = args.includes('--bare');
 
 const { ManualClock } = await import(new URL('engine/clock.js', dist).href);
 const { LeaseEngine } = await import(new URL('engine/engine.js', dist).href);
@@ -103,7 +105,7 @@ function setUp() {
     leaseTtlMs: 15_000,
     features: [{ name: FEATURE, seats: 1000, model: 'concurrent' }],
   });
-  attachDaemonListeners(engine, clock);
+  if (!bare) attachDaemonListeners(engine, clock);
   const sessions = [];
   for (let s = 0; s < SESSIONS; s++) {
     const identity = {
@@ -163,6 +165,7 @@ for (const gc of gcs) collected += usedHeap(gc.beforeGC) - usedHeap(gc.afterGC);
 const done = rounds * SESSIONS;
 const result = {
   dist: distArg === undefined ? 'dist' : distArg.slice('--dist='.length),
+  listeners: bare ? 'no' : 'daemon',
   cycles: done,
   cpuUsPerCycle: +((cpu.user + cpu.system) / done).toFixed(3),
   wallUsPerCycle: +((wallMs * 1000) / done).toFixed(3),
@@ -172,7 +175,7 @@ const result = {
 if (asJson) console.log(JSON.stringify(result));
 else {
   console.log(
-    `${result.dist}: ${result.cycles} cycles, ${result.cpuUsPerCycle} µs CPU/cycle ` +
+    `${result.dist} (${result.listeners} listeners): ${result.cycles} cycles, ${result.cpuUsPerCycle} µs CPU/cycle ` +
       `(${result.wallUsPerCycle} µs wall), ${result.bytesPerCycle} B allocated/cycle, ${result.gcs} GCs`,
   );
 }
