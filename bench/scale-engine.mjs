@@ -8,6 +8,10 @@
  * to export the state (what a snapshot serialises), and the expiry sweep cost when 10 % of the
  * sessions expire and when the other 90 % do (the sweep should cost in proportion to what expires,
  * not to what is held — DESIGN §7), and when nothing is due.
+ *
+ * The clock is fractional, as the daemon's is (performance.now()): V8 keeps a whole-number time in
+ * a field as a small integer, but a fractional one as a separate 16-byte heap number, so a clock
+ * that only ever reads whole milliseconds would under-count the bytes of every time a lease holds.
  */
 import { ManualClock } from '../dist/engine/clock.js';
 import { LeaseEngine } from '../dist/engine/engine.js';
@@ -16,6 +20,9 @@ const leases = Number(process.argv[2] ?? 1_000_000);
 const perSession = Number(process.argv[3] ?? 1000);
 const withKeys = !process.argv.includes('--no-keys');
 const TTL = 15_000;
+/** Where the clock starts, and how far it moves per checkout: fractional milliseconds, as in the daemon. */
+const CLOCK_START_MS = 1_000.25;
+const CLOCK_STEP_MS = 0.001;
 
 function settle() {
   for (let i = 0; i < 3; i++) globalThis.gc();
@@ -24,7 +31,8 @@ function settle() {
 function memory() {
   settle();
   const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers };
+  // `external` includes `arrayBuffers` already (typed-array columns, lease-columns.ts): count once.
+  return { rss: m.rss, heap: m.heapUsed + m.external };
 }
 
 /**
@@ -33,7 +41,7 @@ function memory() {
  */
 function run(total) {
   const count = Math.ceil(total / perSession);
-  const clock = new ManualClock(0);
+  const clock = new ManualClock(CLOCK_START_MS);
   const before = memory();
   const engine = new LeaseEngine({
     clock,
@@ -55,6 +63,7 @@ function run(total) {
     const n = Math.min(perSession, total - granted);
     // With a request key, as the SDK sends: the key of a held lease is kept (PROTOCOL.md §6.2).
     for (let j = 0; j < n; j++) {
+      clock.advance(CLOCK_STEP_MS);
       engine.checkout(
         sessionId,
         withKeys ? { feature: 'big', count: 1, key: `key-${s}-${j}` } : { feature: 'big', count: 1 },
@@ -69,12 +78,14 @@ function run(total) {
   engine.exportState();
   const exportMs = performance.now() - t;
 
-  clock.set(10_000);
+  // Every later time counts from the end of the fill (≤ 1 s of clock for a million checkouts).
+  const filled = clock.now();
+  clock.set(filled + 10_000);
   const expireFirst = Math.max(1, Math.floor(count / 10));
   for (let s = expireFirst; s < count; s++) engine.heartbeat(ids[s]);
 
   const timedSweep = (at) => {
-    clock.set(at);
+    clock.set(filled + at);
     const popped0 = engine.expiryStats().popped;
     const t0 = performance.now();
     const reclaimed = engine.sweep();
