@@ -6,10 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { type EngineOptions, LeaseEngine } from '../../src/engine/engine.js';
+import { FeaturePool } from '../../src/engine/feature-pool.js';
 import { type JournalRecord, toJournalRecord } from '../../src/engine/journal-records.js';
 import { KeyedRecords } from '../../src/engine/keyed-records.js';
-import type { LeaseRecord } from '../../src/engine/lease-record.js';
-import { PoolLeases } from '../../src/engine/pool-leases.js';
+import { LeaseRecord } from '../../src/engine/lease-record.js';
+import type { PoolLeases } from '../../src/engine/pool-leases.js';
+import { SessionRecord } from '../../src/engine/session-record.js';
 import type { EngineEventName, FeatureConfig } from '../../src/engine/types.js';
 import { ALL_EVENTS, countingRandom, harness, identity, TTL, thrown } from './fixtures.js';
 
@@ -238,12 +240,16 @@ describe('KeyedRecords', () => {
 });
 
 describe('PoolLeases', () => {
-  const lease = (id: string) => ({ id, poolPrev: undefined, poolNext: undefined }) as unknown as LeaseRecord;
+  const pool = () => new FeaturePool(CAD);
+  const session = new SessionRecord('s1', 'hash', identity(), 0);
+  const lease = (of: FeaturePool, id: string) =>
+    new LeaseRecord(id, 1, 1, session, undefined, 0, of.loneClaim(undefined));
   const ids = (list: PoolLeases) => Array.from(list, (l) => l.id);
 
   it('keeps grant order through deletes at the head, the middle and the tail', () => {
-    const list = new PoolLeases();
-    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(lease) as [
+    const cad = pool();
+    const list = cad.leases;
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => lease(cad, id)) as [
       LeaseRecord,
       LeaseRecord,
       LeaseRecord,
@@ -257,19 +263,28 @@ describe('PoolLeases', () => {
     list.delete(d);
     expect(ids(list)).toEqual(['c']);
     expect(list.size).toBe(1);
-    list.add(a);
-    expect(ids(list)).toEqual(['c', 'a']);
+    const e = lease(cad, 'e');
+    list.add(e);
+    expect(ids(list)).toEqual(['c', 'e']);
   });
 
   it('ignores a lease that is not in the list, and lets a walk delete the lease it is at', () => {
-    const list = new PoolLeases();
-    const [a, b, stranger] = ['a', 'b', 'x'].map(lease) as [LeaseRecord, LeaseRecord, LeaseRecord];
+    const cad = pool();
+    const list = cad.leases;
+    const [a, b, stranger] = ['a', 'b', 'x'].map((id) => lease(cad, id)) as [
+      LeaseRecord,
+      LeaseRecord,
+      LeaseRecord,
+    ];
     list.add(a);
     list.add(b);
     list.delete(stranger);
     expect(list.size).toBe(2);
+    // The stranger keeps its slot: only leaving the list frees one.
+    expect(list.columns.size).toBe(3);
     for (const l of list) list.delete(l);
     expect(list.size).toBe(0);
+    expect(list.columns.size).toBe(1);
     expect(ids(list)).toEqual([]);
   });
 });
