@@ -26,9 +26,9 @@ export class KeyedRecords<T extends { readonly key: string | undefined }> implem
       }
       this.#one = undefined;
       this.#map = new Map();
-      this.#file(this.#map, one);
+      file(this.#map, one);
     }
-    this.#file(this.#map, record);
+    file(this.#map, record);
   }
 
   delete(record: T): void {
@@ -58,9 +58,14 @@ export class KeyedRecords<T extends { readonly key: string | undefined }> implem
   [Symbol.iterator](): IterableIterator<T> {
     return this.values();
   }
+}
 
-  #file(map: Map<string | T, T>, record: T): void {
-    const key = record.key;
-    map.set(key === undefined || map.has(key) ? record : key, record);
-  }
+/**
+ * Files a record under its key, or under itself. A function rather than a private method: a class
+ * with private methods gives every instance a hidden brand field, and every session has two
+ * KeyedRecords (DESIGN §7).
+ */
+function file<T extends { readonly key: string | undefined }>(map: Map<string | T, T>, record: T): void {
+  const key = record.key;
+  map.set(key === undefined || map.has(key) ? record : key, record);
 }

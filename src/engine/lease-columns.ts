@@ -21,8 +21,15 @@
 const LARGE_COUNT = 0xffff;
 /** The end of the free list. */
 const NO_SLOT = -1;
-/** Rows of the first columns a pool gets, at its first lease: a pool that never grants costs nothing. */
+/** Rows of the first columns a pool gets, at its first lease. */
 const FIRST_CAPACITY = 16;
+/**
+ * The columns of a pool that never granted a lease: shared, and never written (a write needs a
+ * slot, which needs capacity, which replaces them). A typed array costs ~200 bytes even when empty,
+ * and every configured feature, and every probe of a new configuration, has a pool.
+ */
+const NO_COUNTS = new Uint16Array(0);
+const NO_NUMBERS = new Float64Array(0);
 
 /** A lease's numbers outside the columns: those of a lease that has left its pool (LeaseRecord). */
 export class LeaseNumbers {
@@ -49,14 +56,14 @@ export class LeaseNumbers {
 
 export class LeaseColumns {
   /** LARGE_COUNT: see #largeCounts. */
-  #counts = new Uint16Array(0);
+  #counts = NO_COUNTS;
   /**
    * Float64, not Uint32: fencing tokens are engine-wide and strictly increase across restarts. Of
    * a free slot: the next free slot, or NO_SLOT.
    */
-  #fencing = new Float64Array(0);
-  #grantedAt = new Float64Array(0);
-  #lastActivityAt = new Float64Array(0);
+  #fencing = NO_NUMBERS;
+  #grantedAt = NO_NUMBERS;
+  #lastActivityAt = NO_NUMBERS;
   /**
    * NaN for "no live idle entry". Made at the first armed entry: a pool without an idle timeout,
    * the common case, never tracks idleness and needs no column for it.

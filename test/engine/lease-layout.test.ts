@@ -11,7 +11,7 @@ import { type JournalRecord, toJournalRecord } from '../../src/engine/journal-re
 import { KeyedRecords } from '../../src/engine/keyed-records.js';
 import { LeaseRecord } from '../../src/engine/lease-record.js';
 import type { PoolLeases } from '../../src/engine/pool-leases.js';
-import { SessionRecord } from '../../src/engine/session-record.js';
+import { copyIdentity, SessionRecord } from '../../src/engine/session-record.js';
 import type { EngineEventName, FeatureConfig } from '../../src/engine/types.js';
 import { ALL_EVENTS, countingRandom, harness, identity, TTL, thrown } from './fixtures.js';
 
@@ -327,5 +327,34 @@ describe('restore', () => {
     );
     expect(error.code).toBe('INVALID_REQUEST');
     expect(error.message).toMatch(/names claim 0 of another feature/);
+  });
+});
+
+describe('session layout', () => {
+  it('copies an identity with exactly the fields given, in order, frozen', () => {
+    const base = identity();
+    const shapes = [
+      base,
+      { ...base, peer: '10.0.0.1:4000' },
+      { ...base, display: 'Alice' },
+      { ...base, display: 'Alice', peer: '10.0.0.1:4000' },
+      { ...base, display: undefined, peer: undefined },
+    ];
+    for (const given of shapes) {
+      const copy = copyIdentity(given);
+      const expected = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
+      expect(Object.entries(copy)).toEqual(Object.entries(expected));
+      expect(Object.isFrozen(copy)).toBe(true);
+      expect(copy).not.toBe(given);
+    }
+  });
+
+  it('has no restart grace until one is set, and none again once it is cleared', () => {
+    const session = new SessionRecord('s1', 'hash', identity(), 0);
+    expect(session.graceUntil).toBe(Number.NEGATIVE_INFINITY);
+    session.graceUntil = 60_000.5;
+    expect(session.graceUntil).toBe(60_000.5);
+    session.graceUntil = Number.NEGATIVE_INFINITY;
+    expect(session.graceUntil).toBe(Number.NEGATIVE_INFINITY);
   });
 });
