@@ -63,6 +63,7 @@ import {
   type RecordPosition,
   readRecord,
   readU32,
+  releaseDecodedSource,
   zeroTailStart,
 } from './record-codec.js';
 import { readSnapshotFile } from './snapshot.js';
@@ -275,6 +276,8 @@ function result(
   warnings: string[],
   dropped: string[],
 ): RecoveryResult {
+  // The snapshot file and the last journal file read are garbage now; msgpackr would keep one.
+  releaseDecodedSource();
   // Records are kept from the one after the base on (scanJournal).
   const firstSeq = (snapshot?.seq ?? 0) + 1;
   return snapshot === undefined
