@@ -28,6 +28,9 @@ export function wireDriver(port) {
       const conn = await WireClient.connect(port);
       conn.keySeq = 0;
       conn.tickets = new Map();
+      // Pushes for a ticket whose checkout_queued reply is not yet handled: both frames can come in
+      // one read (one corked write), and the request's promise resolves only after the push is read.
+      conn.early = new Map();
       conn.pushes = 0;
       conn.onPush = (push) => {
         conn.pushes++;
@@ -36,7 +39,7 @@ export function wireDriver(port) {
           if (waiter) {
             conn.tickets.delete(push.ticket);
             waiter(push);
-          } else conn.early = push;
+          } else conn.early.set(push.ticket, push);
         }
       };
       await conn.hello(user);
@@ -53,8 +56,11 @@ export function wireDriver(port) {
         throw err;
       }
       if (reply.type === 'checkout_queued') {
-        // PROTOCOL.md §6.2: checkout_queued comes before any push about its ticket.
-        const push = await new Promise((resolve) => conn.tickets.set(reply.ticket, resolve));
+        // PROTOCOL.md §6.2: checkout_queued comes before any push about its ticket, but the push
+        // may already have been read by the time this line runs (see conn.early).
+        let push = conn.early.get(reply.ticket);
+        if (push) conn.early.delete(reply.ticket);
+        else push = await new Promise((resolve) => conn.tickets.set(reply.ticket, resolve));
         if (push.type !== 'queue_granted') throw new Error(`wait ended without a lease: ${push.code}`);
         reply = push;
       }

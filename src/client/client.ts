@@ -23,6 +23,7 @@ import {
   MAX_WAIT_MS,
   PROTOCOL_VERSION,
   type PushMessage,
+  type QueueEnded,
   type QueueGranted,
   type QueueOk,
   type ReplyMessage,
@@ -147,6 +148,14 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
   #admin: AdminApi | undefined;
   /** Leases whose checkin is in flight (releaseLease). */
   readonly #releasing = new Set<string>();
+  /**
+   * The last push about a ticket no checkout waits for yet. A checkout_queued reply and the push
+   * that grants its ticket can come in one read (the daemon sends both in one write when the grant
+   * follows within one durable batch), and the reply reaches #awaitQueueGrant only after every frame
+   * of that read was handled: the push waits here for it. One still unclaimed once the reply has had
+   * its turn belongs to a checkout that gave up (a granted lease is then given back).
+   */
+  readonly #earlyPushes = new Map<string, QueueGranted | QueueEnded>();
   /** Checkouts waiting in a server queue, by ticket. */
   readonly #queueWaits = new Map<
     string,
@@ -333,6 +342,23 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
         },
         position: (position) => options.onQueued?.(position),
       });
+      // The push may have come in the same read as the reply (#earlyPushes).
+      const early = this.#earlyPushes.get(queued.ticket);
+      if (early !== undefined) {
+        this.#earlyPushes.delete(queued.ticket);
+        this.#onPush(early);
+      }
+    });
+  }
+
+  /** Keeps a push about a ticket nobody waits for until the replies read with it had their turn. */
+  #keepEarly(push: QueueGranted | QueueEnded): void {
+    this.#earlyPushes.set(push.ticket, push);
+    afterPromises(() => {
+      if (this.#earlyPushes.get(push.ticket) !== push) return;
+      this.#earlyPushes.delete(push.ticket);
+      // Nobody waits for it (the checkout gave up meanwhile): give the seat back.
+      if (push.type === 'queue_granted') this.#checkinQuietly(push.lease, push.fencing);
     });
   }
 
@@ -758,13 +784,15 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
       case 'queue_granted': {
         const wait = this.#queueWaits.get(push.ticket);
         if (wait) wait.granted(push);
-        // Nobody waits for it any more (aborted meanwhile): give it back.
-        else this.#checkinQuietly(push.lease, push.fencing);
+        else this.#keepEarly(push);
         return;
       }
-      case 'queue_ended':
-        this.#queueWaits.get(push.ticket)?.ended(errorForCode(push.code, push.message));
+      case 'queue_ended': {
+        const wait = this.#queueWaits.get(push.ticket);
+        if (wait) wait.ended(errorForCode(push.code, push.message));
+        else this.#keepEarly(push);
         return;
+      }
     }
   }
 
@@ -772,6 +800,12 @@ export class LeaseholdClient extends EventEmitter<ClientEvents> implements Lease
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 }
+
+/**
+ * Runs `callback` once the promise reactions queued now have run (setImmediate), taken at load so
+ * that tests faking timers do not hold back a seat given back.
+ */
+const afterPromises: (callback: () => void) => unknown = globalThis.setImmediate;
 
 const LEASE_GONE: ReadonlySet<string> = new Set([
   ErrorCode.LeaseExpired,

@@ -10,6 +10,9 @@ import { splitAddress } from './raw-peer.js';
 export class FaultProxy {
   readonly #pairs = new Set<[Socket, Socket]>();
   #blackholed: { up: boolean; down: boolean } = { up: false, down: false };
+  #held: { up: boolean; down: boolean } = { up: false, down: false };
+  /** Bytes kept by hold(), by the socket they were going to. */
+  readonly #kept = new Map<Socket, Buffer[]>();
 
   private constructor(
     private readonly server: Server,
@@ -25,7 +28,14 @@ export class FaultProxy {
       proxy!.#pairs.add(pair);
       const forward = (from: Socket, to: Socket, direction: 'up' | 'down') =>
         from.on('data', (chunk: Buffer) => {
-          if (!proxy!.#blackholed[direction]) to.write(chunk);
+          if (proxy!.#blackholed[direction]) return;
+          if (!proxy!.#held[direction]) {
+            to.write(chunk);
+            return;
+          }
+          const kept = proxy!.#kept.get(to);
+          if (kept) kept.push(chunk);
+          else proxy!.#kept.set(to, [chunk]);
         });
       forward(client, upstream, 'up');
       forward(upstream, client, 'down');
@@ -62,6 +72,22 @@ export class FaultProxy {
   blackhole(on: boolean, direction: 'both' | 'up' | 'down' = 'both'): void {
     if (direction !== 'down') this.#blackholed.up = on;
     if (direction !== 'up') this.#blackholed.down = on;
+  }
+
+  /**
+   * Keeps the bytes going one way (`down`: to the clients) instead of forwarding them, until
+   * `release()`, which sends what each connection kept in one write: frames the daemon wrote apart
+   * then arrive at the client in one read.
+   */
+  hold(direction: 'up' | 'down'): void {
+    this.#held[direction] = true;
+  }
+
+  /** Ends hold(): each connection's kept bytes go out in one write. */
+  release(): void {
+    this.#held = { up: false, down: false };
+    for (const [to, chunks] of this.#kept) if (!to.destroyed) to.write(Buffer.concat(chunks));
+    this.#kept.clear();
   }
 
   close(): Promise<void> {

@@ -25,6 +25,14 @@ async function client(address: string, user: string): Promise<LeaseholdClient> {
   return c;
 }
 
+async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
 async function held(c: LeaseholdClient): Promise<string[]> {
   return ((await c.status('cad')).features[0]?.leases ?? []).map((l) => l.id);
 }
@@ -77,5 +85,29 @@ describe('SDK seat leaks found by the robustness suite', () => {
     expect(b.connected).toBe(true);
     // The daemon holds for b exactly what b's SDK holds (the lease claimed, or nothing).
     expect(await held(a)).toEqual(b.leases.map((l) => l.id));
+  });
+
+  // Seen in the bench's contention scenario (issue 8): when a grant from the queue follows within
+  // one durable batch, the daemon writes the checkout_queued reply and the queue_granted push of the
+  // same ticket together, and they arrive in one read. The SDK handled the push before the reply
+  // had reached the waiting checkout, found nobody waiting for the ticket, gave the lease back,
+  // and the checkout then waited out its time and failed NO_SEATS with a seat free all along.
+  it('a grant read together with its checkout_queued reply is taken, not given back', async () => {
+    const t = await startTestDaemon({ leaseTtl: '3s', heartbeatInterval: '500ms' });
+    const proxy = await FaultProxy.start(t.address);
+    const a = await client(t.address, 'a');
+    const b = await client(proxy.address, 'b');
+    const first = await a.checkout('cad');
+    proxy.hold('down');
+    const waiting = b.checkout('cad', { wait: 2000 });
+    waiting.catch(() => {});
+    await until(async () => (await a.status('cad')).features[0]?.queued === 1);
+    await first.release(); // granted to b from the queue: the reply and the push are both held
+    await until(async () => (await held(a)).length === 1);
+    proxy.release();
+    const lease = await waiting;
+    await sleep(300); // a lease given back would be gone by now
+    expect(b.leases.map((l) => l.id)).toEqual([lease.id]);
+    expect(await held(a)).toEqual([lease.id]);
   });
 });
