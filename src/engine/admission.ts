@@ -63,12 +63,44 @@ export type Admission =
       /** The existing claim the lease joins (a named seat already held, or dedupe). */
       readonly join: SeatClaim | undefined;
     }
-  | {
-      readonly granted: false;
-      readonly error: LeaseholdError;
-      readonly wait: WaitKind;
-      readonly group: string | undefined;
-    };
+  | Denial;
+
+/**
+ * A denied admission. Its error is built when first read: a queue scan decides every waiter it
+ * passes and almost never reads why one still waits, and building the error (its message, its
+ * details) for each of them was the largest cost of a contended feature (issue 8).
+ */
+export class Denial {
+  readonly granted = false;
+  readonly wait: WaitKind;
+  readonly group: string | undefined;
+  #build: (() => LeaseholdError) | undefined;
+  #error: LeaseholdError | undefined;
+
+  constructor(build: () => LeaseholdError, wait: WaitKind, group: string | undefined) {
+    this.#build = build;
+    this.wait = wait;
+    this.group = group;
+  }
+
+  /**
+   * The error, built once, without a stack trace: it is an answer, not a fault (and a trace
+   * would show where the queue was scanned, not why).
+   */
+  get error(): LeaseholdError {
+    if (this.#error === undefined) {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      try {
+        this.#error = this.#build!();
+      } finally {
+        Error.stackTraceLimit = limit;
+      }
+      this.#build = undefined;
+    }
+    return this.#error;
+  }
+}
 
 export interface AdmissionRequest {
   readonly pool: FeaturePool;
@@ -82,8 +114,8 @@ export interface AdmissionRequest {
   readonly block: QueueBlock | undefined;
 }
 
-function deny(error: LeaseholdError, wait: WaitKind = 'none', group?: string): Admission {
-  return { granted: false, error, wait, group };
+function deny(build: () => LeaseholdError, wait: WaitKind = 'none', group?: string): Denial {
+  return new Denial(build, wait, group);
 }
 
 /** The group a holder's concurrent lease counts against: its first group with a rule here. */
@@ -104,19 +136,9 @@ export function reservedForOthers(pool: FeaturePool, group: string | undefined):
   return reserved;
 }
 
-/**
- * Decides one checkout or waiter. A denial is an Error object, built without a stack trace: it is
- * an answer, not a fault, and a queue scan decides every waiter it passes, so capturing stacks was
- * more than half of the daemon's CPU under contention (bench/, issue 8).
- */
+/** Decides one checkout or waiter. A denial's error is built only when read (Denial). */
 export function decideAdmission(req: AdmissionRequest): Admission {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return decide(req);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  return decide(req);
 }
 
 function decide(req: AdmissionRequest): Admission {
@@ -127,30 +149,30 @@ function decide(req: AdmissionRequest): Admission {
   // ---- named path ----
   if (pool.model !== FeatureModel.Concurrent && pool.namedUsers.has(holder.user)) {
     if (count === 1) {
-      if (user !== undefined && !user.enabled) return deny(userDisabled(pool, holder.user, count));
-      if (limited) return deny(tooManyLeases(req.maxLeasesPerSession, pool, count));
+      if (user !== undefined && !user.enabled) return deny(() => userDisabled(pool, holder.user, count));
+      if (limited) return deny(() => tooManyLeases(req.maxLeasesPerSession, pool, count));
       const join = pool.namedClaims.get(holder.user);
       return { granted: true, type: LeaseType.Named, group: undefined, join };
     }
-    if (pool.model === FeatureModel.Named) return deny(namedCountExceeds(pool, holder.user, count));
+    if (pool.model === FeatureModel.Named) return deny(() => namedCountExceeds(pool, holder.user, count));
   }
-  if (pool.model === FeatureModel.Named) return deny(notAssigned(pool, holder.user, count));
+  if (pool.model === FeatureModel.Named) return deny(() => notAssigned(pool, holder.user, count));
 
   // ---- concurrent path: who may use the pool at all ----
-  if (user !== undefined && !user.enabled) return deny(userDisabled(pool, holder.user, count));
+  if (user !== undefined && !user.enabled) return deny(() => userDisabled(pool, holder.user, count));
   if (user === undefined && !isOpen(pool, directory)) {
-    return deny(userNotInDirectory(pool, holder.user, count));
+    return deny(() => userNotInDirectory(pool, holder.user, count));
   }
   const groups = directory.groupsOf(holder.user, holder.host);
   if (pool.exclude !== undefined || pool.include !== undefined) {
     const groupNames = groups.map((g) => g.name);
     const out = pool.exclude && matchAccess(pool.exclude, holder.user, holder.host, groupNames);
-    if (out !== undefined) return deny(excluded(pool, holder.user, holder.host, count, out));
+    if (out !== undefined) return deny(() => excluded(pool, holder.user, holder.host, count, out));
     if (pool.include !== undefined && !matchAccess(pool.include, holder.user, holder.host, groupNames)) {
-      return deny(notIncluded(pool, holder.user, holder.host, count));
+      return deny(() => notIncluded(pool, holder.user, holder.host, count));
     }
   }
-  if (limited) return deny(tooManyLeases(req.maxLeasesPerSession, pool, count));
+  if (limited) return deny(() => tooManyLeases(req.maxLeasesPerSession, pool, count));
 
   // ---- dedupe: joining a claim takes no seat, so no seat rule applies ----
   const join = pool.joinableClaim(holder.user, holder.host, count);
@@ -159,28 +181,31 @@ function decide(req: AdmissionRequest): Admission {
   // ---- seats ----
   const capacity = pool.concurrentCapacity;
   // Permanent: no amount of waiting makes this fit, so it is not a NO_SEATS (which invites a retry).
-  if (count > capacity) return deny(countExceedsSeats(pool, count));
+  if (count > capacity) return deny(() => countExceedsSeats(pool, count));
   const group = ruleGroupOf(pool, groups);
   const max = group === undefined ? undefined : pool.groupRules.get(group)?.max;
   if (group !== undefined && max !== undefined) {
-    if (count > max) return deny(groupMax(pool, group, max, count), 'none', group);
-    if (pool.usageOf(group) + count > max) return deny(groupMax(pool, group, max, count), 'group', group);
+    if (count > max) return deny(() => groupMax(pool, group, max, count), 'none', group);
+    if (pool.usageOf(group) + count > max)
+      return deny(() => groupMax(pool, group, max, count), 'group', group);
   }
   const block = req.block;
   if (group !== undefined && block?.groups.has(group)) {
-    return deny(groupQueued(pool, group, count, block.ahead), 'group', group);
+    const ahead = block.ahead;
+    return deny(() => groupQueued(pool, group, count, ahead), 'group', group);
   }
   // During an overdraft `free` is negative, so this also holds every grant back until usage drops
   // below the lowered count (DESIGN §3.1).
   const free = capacity - pool.concurrentInUse;
-  if (count > free) return deny(noSeats(pool, count), 'seats', group);
+  if (count > free) return deny(() => noSeats(pool, count), 'seats', group);
   const reserved = reservedForOthers(pool, group);
   let othersReserve = 0;
   for (const seats of reserved.values()) othersReserve += seats;
-  if (count > free - othersReserve) return deny(seatsReserved(pool, count, reserved), 'seats', group);
+  if (count > free - othersReserve) return deny(() => seatsReserved(pool, count, reserved), 'seats', group);
   // Behind a waiter short of seats, only the group's own unused reserve may be taken.
   if (block?.seats && count > pool.unusedReserve(group)) {
-    return deny(queuedAhead(pool, count, block.ahead), 'seats', group);
+    const ahead = block.ahead;
+    return deny(() => queuedAhead(pool, count, ahead), 'seats', group);
   }
   return { granted: true, type: LeaseType.Concurrent, group, join: undefined };
 }

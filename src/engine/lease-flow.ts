@@ -298,7 +298,7 @@ export class LeaseFlow {
 
   #decideFor(waiter: WaiterRecord, block: QueueBlock): Admission {
     const admission = this.#decide(waiter.pool, waiter.session, waiter.count, block);
-    if (!admission.granted) waiter.denial = admission.error;
+    if (!admission.granted) waiter.deniedBy(admission);
     return admission;
   }
 

@@ -96,7 +96,7 @@ export class QueueDesk {
         waitMs: wait.waitMs,
         seq: ++this.#waiterSeq,
       },
-      wait.admission.error,
+      wait.admission,
     );
     const position = pool.queue.insert(waiter);
     waiter.reportedPosition = position;

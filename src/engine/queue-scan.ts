@@ -63,7 +63,7 @@ export function scanQueue(pool: FeaturePool, hooks: ScanHooks): boolean {
         if (block.ahead > 0) repeat = true;
         continue;
       }
-      waiter.denial = admission.error;
+      waiter.deniedBy(admission);
       if (admission.wait === 'seats') shortOfSeats = true;
       holdBack(block, admission);
       block.ahead++;

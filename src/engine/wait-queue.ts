@@ -23,8 +23,8 @@ export class WaiterRecord {
   readonly waitMs: number;
   /** Arrival order within the engine: FIFO within a priority. */
   readonly seq: number;
-  /** Why the checkout could not be granted, as of the last look at the queue. */
-  denial: LeaseholdError;
+  /** Why the checkout could not be granted, as of the last look at the queue (built when read). */
+  #denial: LeaseholdError | { readonly error: LeaseholdError };
   /** The position last announced (the `queued` or the latest `queuePosition` event). */
   reportedPosition = 0;
   /** True while the waiter is in its queue. */
@@ -33,8 +33,8 @@ export class WaiterRecord {
   lease: LeaseRecord | undefined = undefined;
 
   constructor(
-    init: Omit<WaiterRecord, 'reportedPosition' | 'queued' | 'lease' | 'denial'>,
-    denial: LeaseholdError,
+    init: Omit<WaiterRecord, 'reportedPosition' | 'queued' | 'lease' | 'denial' | 'deniedBy'>,
+    denial: LeaseholdError | { readonly error: LeaseholdError },
   ) {
     this.ticket = init.ticket;
     this.pool = init.pool;
@@ -47,7 +47,21 @@ export class WaiterRecord {
     this.deadline = init.deadline;
     this.waitMs = init.waitMs;
     this.seq = init.seq;
-    this.denial = denial;
+    this.#denial = denial;
+  }
+
+  get denial(): LeaseholdError {
+    const denial = this.#denial;
+    return 'error' in denial ? denial.error : denial;
+  }
+
+  set denial(error: LeaseholdError) {
+    this.#denial = error;
+  }
+
+  /** Records a denial whose error is built only if someone reads it (admission.ts Denial). */
+  deniedBy(denial: { readonly error: LeaseholdError }): void {
+    this.#denial = denial;
   }
 }
 
