@@ -195,7 +195,9 @@ export async function manyConnections({ connections, holders, windowMs, heartbea
       ...prefixed('checkout', latencyStats(probeLatency)),
       heartbeats: hbLatency.length,
       heartbeatsPerSec: Math.round(hbLatency.length / seconds),
-      heartbeatErrors: hbErrors,
+      // A copy: heartbeats still in flight when the clients are destroyed below fail with
+      // "connection closed", which is the bench's own teardown, not the daemon's doing.
+      heartbeatErrors: { ...hbErrors },
       ...prefixed('heartbeat', latencyStats(hbLatency)),
       serverCpuS: round(serverCpuS, 2),
       clientCpuS: round(clientCpuS, 2),
