@@ -75,6 +75,12 @@ for (const hook of ['beforeWrite', 'beforeSync'] as const) {
           let running = true;
           const workers = clients.slice(1).map((c) => churn(c, () => running));
           await sleep(randomInt(300, 800));
+          // Some churn before the failure, however slow the machine: the checks below need it.
+          await waitUntil(
+            () => eventsOf(recorder.events, 'checkout:ok').length > 3,
+            10_000,
+            'grants before the failure',
+          );
           failing = true;
           await waitUntil(() => fatal !== undefined, 2000, 'the daemon stops on the failure').catch(() => {});
           // A daemon that went on regardless is crashed here, so the history shows what it cost.

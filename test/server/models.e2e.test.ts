@@ -142,7 +142,9 @@ reserve = 1
   });
 
   it('`sessions --type` and `queue --json` show the right rows', async () => {
-    const { address } = await startTestDaemon({ features });
+    // A ttl that a loaded machine cannot miss: the CLI runs below take seconds there, and a session
+    // lost meanwhile would change the rows (this failed once at a load average of 5 with 300 ms).
+    const { address } = await startTestDaemon({ features, leaseTtl: '5s', heartbeatInterval: '1s' });
     const carol = await client(address, 'carol');
     await carol.checkout('cad');
     const bob = await client(address, 'bob');
