@@ -19,7 +19,7 @@
  * another build (say a copy of the old dist/) for A/B comparisons; alternate the runs, the machine
  * is noisy.
  */
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 
 const args = process.argv.slice(2);
@@ -33,23 +33,15 @@ const { ManualClock } = await import(new URL('engine/clock.js', dist).href);
 const { LeaseEngine } = await import(new URL('engine/engine.js', dist).href);
 const { toJournalRecord } = await import(new URL('engine/journal-records.js', dist).href);
 const { auditEngineEvents } = await import(new URL('reports/audit-events.js', dist).href);
+const { JOURNALED_EVENTS } = await import(new URL('server/persistence.js', dist).href);
+if (JOURNALED_EVENTS === undefined) {
+  throw new Error(
+    `${fileURLToPath(dist)}: this build predates the JOURNALED_EVENTS export of server/persistence.js; rebuild it`,
+  );
+}
 
 const SESSIONS = 64;
 const FEATURE = 'f';
-
-/** What persistence.ts journals (its EVENTS list). */
-const JOURNALED = [
-  'sessionOpened',
-  'sessionEnded',
-  'granted',
-  'released',
-  'reclaimed',
-  'directoryChanged',
-  'seatsChanged',
-  'blocked',
-  'unblocked',
-  'configBaseline',
-];
 
 /** Keeps the last few outputs reachable, as a journal's pending batch would, so none is optimised away. */
 const sink = new Array(64);
@@ -60,7 +52,7 @@ const keep = (value) => {
 const log = (fields, message) => keep(fields ?? message);
 
 function attachDaemonListeners(engine, clock) {
-  for (const name of JOURNALED) {
+  for (const name of JOURNALED_EVENTS) {
     engine.on(name, (payload) => {
       const record = toJournalRecord(name, payload);
       if (record) keep(record);

@@ -138,10 +138,6 @@ export function reservedForOthers(pool: FeaturePool, group: string | undefined):
 
 /** Decides one checkout or waiter. A denial's error is built only when read (Denial). */
 export function decideAdmission(req: AdmissionRequest): Admission {
-  return decide(req);
-}
-
-function decide(req: AdmissionRequest): Admission {
   const { pool, directory, holder, count } = req;
   const user = directory.user(holder.user);
   const limited = req.sessionLeases >= req.maxLeasesPerSession;

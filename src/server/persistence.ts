@@ -20,8 +20,11 @@ import {
 import type { DurabilityGate } from './context.js';
 import type { Logger } from './logger.js';
 
-/** The engine events that may carry a state change; toJournalRecord decides which are kept. */
-const EVENTS: readonly EngineEventName[] = [
+/**
+ * The engine events that may carry a state change; toJournalRecord decides which are kept.
+ * Exported for bench/engine-cycles.mjs, which attaches the daemon's listeners to a bare engine.
+ */
+export const JOURNALED_EVENTS: readonly EngineEventName[] = [
   'sessionOpened',
   'sessionEnded',
   'granted',
@@ -213,7 +216,7 @@ export class Persistence implements DurabilityGate {
 
 /** Every state change the engine announces goes to the journal as it happens. */
 function subscribe(engine: LeaseEngine, journal: JournalWriter, appended: () => void): void {
-  for (const name of EVENTS) {
+  for (const name of JOURNALED_EVENTS) {
     engine.on(name, (payload: EngineEvents[typeof name]) => {
       const record = toJournalRecord(name, payload);
       if (record) {
